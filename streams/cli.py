@@ -1,0 +1,42 @@
+"""The ``inferwatch`` command: one sub-command per module, registered in ``COMMANDS``.
+
+Each command module exposes ``add_parser(subparsers)``, which adds its sub-parser and sets ``run=<callable>``;
+``run(args, settings) -> int`` receives the one validated ``Settings`` object (``--config`` / ``$INFERWATCH_CONFIG``
+plus env overrides) and returns the exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from streams.config import ConfigError, load_settings
+
+#: Explicit registry of command modules; adding a command is one module plus one line here.
+COMMANDS: list = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inferwatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="YAML config file (default: $INFERWATCH_CONFIG, else built-in defaults)")
+    parser.add_argument("--log-level", default="INFO")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"inferwatch: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
