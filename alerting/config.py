@@ -1,14 +1,191 @@
-"""Typed settings of the escalation engine (the ``alerting:`` section of the config file)."""
+"""Typed settings of the escalation engine (the ``alerting:`` section of the config file).
+
+Routing, policies and targets are data: a route's label matchers pick a policy, a policy is a list of levels, a level
+names targets and how long to wait for an acknowledgement before the next level. Cross-references (a policy naming an
+unknown target, a route naming an unknown policy, a bad matcher) fail at load time with the field's path.
+
+>>> s = AlertingSettings()
+>>> [level.targets for level in s.policies["default"].levels], s.policies["default"].levels[0].timeout_s
+([['slack'], ['pagerduty']], 600.0)
+>>> AlertingSettings(routes=[RouteSettings(match={"severity": "critical"}, policy="nope")])
+Traceback (most recent call last):
+...
+ValueError: routes[0].policy: unknown policy 'nope' (known: default)
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from alerting.matchers import MatcherError, parse_matchers
+
+#: the public endpoints; EU PagerDuty accounts use https://events.eu.pagerduty.com
+SLACK_API_URL = "https://slack.com/api/"
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
+DEFAULT_ACK_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    #: bot token (xoxb-…); empty means Slack targets fall back to the console/outbox notifier
+    token: str = ""
+    api_url: str = SLACK_API_URL
+    #: verifies button clicks arriving at ``inferwatch slack-actions``
+    signing_secret: str = ""
+    timeout_s: float = 10.0
+    #: address ``inferwatch slack-actions`` listens on
+    actions_host: str = "127.0.0.1"
+    actions_port: int = 3000
+
+
+@dataclass(frozen=True)
+class PagerDutySettings:
+    #: Events API v2 integration key used by PagerDuty targets that do not set their own
+    routing_key: str = ""
+    events_url: str = PAGERDUTY_EVENTS_URL
+    timeout_s: float = 10.0
+    #: extra CA bundle for the Events API (standard SSL_CERT_FILE is honoured too); empty = system store
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """Where one page goes. ``dry_run`` sends it to the console/outbox notifier instead, through the whole pipeline."""
+
+    type: Literal["slack", "pagerduty", "console"]
+    #: Slack channel ID (C…); an ID, not a name, so a re-send after a crash can find the message it already posted
+    channel: str = ""
+    #: PagerDuty routing key; empty = ``alerting.pagerduty.routing_key``
+    routing_key: str = ""
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class LevelSettings:
+    targets: list[str]
+    #: seconds without acknowledgement before the next level is paged
+    timeout_s: float = DEFAULT_ACK_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    levels: list[LevelSettings]
+    #: after the last level's timeout, start again at the first level
+    repeat: bool = False
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """First route whose matchers all match picks the policy (label, kind, signal, severity, detector)."""
+
+    match: dict[str, str]
+    policy: str
+
+
+@dataclass(frozen=True)
+class InhibitSettings:
+    """An active alert matching ``source_match`` mutes alerts matching ``target_match`` on the same series."""
+
+    source_match: dict[str, str] = field(default_factory=lambda: {"severity": "critical"})
+    target_match: dict[str, str] = field(default_factory=lambda: {"severity": "=~warning|info"})
+    #: label keys that must be equal; empty = the whole series (all labels) must be equal
+    equal: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Bounded retry of provider calls: whichever of attempts or budget runs out first ends it as a recorded failure."""
+
+    max_attempts: int = 6
+    budget_s: float = 300.0
+    backoff_base_s: float = 2.0
+    backoff_max_s: float = 60.0
+    #: a claimed send not recorded within this time is re-claimed (the claimer crashed); must exceed HTTP timeouts
+    lease_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class FlappingSettings:
+    """An alert opened ``threshold`` times within ``window_s`` is held open instead of resolving and paging again."""
+
+    window_s: float = 3600.0
+    threshold: int = 3
+    #: quiet time after which a held (flapping) alert finally resolves
+    hold_quiet_s: float = 1800.0
+
+
+def _default_targets() -> dict[str, TargetSettings]:
+    return {"slack": TargetSettings(type="slack", channel="#inferwatch-alerts"),
+            "pagerduty": TargetSettings(type="pagerduty")}
+
+
+def _default_policies() -> dict[str, PolicySettings]:
+    return {"default": PolicySettings(levels=[LevelSettings(targets=["slack"], timeout_s=DEFAULT_ACK_TIMEOUT_S),
+                                              LevelSettings(targets=["pagerduty"])])}
 
 
 @dataclass(frozen=True)
 class AlertingSettings:
     #: environment variables that override keys of this section (merged into streams.config.ENV_OVERRIDES)
-    ENV_OVERRIDES: ClassVar[dict[str, str]] = {}
+    ENV_OVERRIDES: ClassVar[dict[str, str]] = {
+        "SLACK_BOT_TOKEN": "alerting.slack.token",
+        "INFERWATCH_SLACK_API_URL": "alerting.slack.api_url",
+        "SLACK_SIGNING_SECRET": "alerting.slack.signing_secret",
+        "PAGERDUTY_ROUTING_KEY": "alerting.pagerduty.routing_key",
+        "INFERWATCH_PAGERDUTY_EVENTS_URL": "alerting.pagerduty.events_url",
+    }
 
-    #: where alerts go when no Slack/PagerDuty credentials are set
+    #: where alerts go when no Slack/PagerDuty credentials are set (JSON lines, also printed to stdout)
     outbox_path: str = ".run/outbox.jsonl"
+    #: prefix of every Redis key the engine writes
+    key_prefix: str = "inferwatch:alerting:"
+    #: seconds an alert stays pending before its first page (lets a burst settle); 0 = page on the next tick
+    group_wait_s: float = 0.0
+    #: an acknowledgement lasts this long; then the alert fires again if it is still active
+    ack_expiry_s: float = 3600.0
+    #: an alert with no new anomaly record for this long resolves by itself
+    resolve_quiet_s: float = 600.0
+    #: how often muted (silenced/inhibited) alerts are looked at again
+    recheck_s: float = 5.0
+    #: audit entries kept per alert
+    audit_max: int = 1000
+    default_policy: str = "default"
+    targets: dict[str, TargetSettings] = field(default_factory=_default_targets)
+    policies: dict[str, PolicySettings] = field(default_factory=_default_policies)
+    routes: list[RouteSettings] = field(default_factory=list)
+    inhibit: list[InhibitSettings] = field(default_factory=lambda: [InhibitSettings()])
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    flapping: FlappingSettings = field(default_factory=FlappingSettings)
+    slack: SlackSettings = field(default_factory=SlackSettings)
+    pagerduty: PagerDutySettings = field(default_factory=PagerDutySettings)
+    runbooks_dir: str = "runbooks"
+    #: runbook links are built from this (e.g. the repository's web view of runbooks/); empty = relative paths
+    runbook_base_url: str = ""
+
+    def __post_init__(self) -> None:
+        for name, policy in self.policies.items():
+            if not policy.levels:
+                raise ValueError(f"policies.{name}.levels: a policy needs at least one level")
+            for i, level in enumerate(policy.levels):
+                for target in level.targets:
+                    if target not in self.targets:
+                        raise ValueError(f"policies.{name}.levels[{i}].targets: unknown target {target!r} "
+                                         f"(known: {', '.join(sorted(self.targets))})")
+        for i, route in enumerate(self.routes):
+            self._check_policy(f"routes[{i}].policy", route.policy)
+            self._check_matchers(f"routes[{i}].match", route.match)
+        self._check_policy("default_policy", self.default_policy)
+        for i, rule in enumerate(self.inhibit):
+            self._check_matchers(f"inhibit[{i}].source_match", rule.source_match)
+            self._check_matchers(f"inhibit[{i}].target_match", rule.target_match)
+
+    def _check_policy(self, path: str, name: str) -> None:
+        if name not in self.policies:
+            raise ValueError(f"{path}: unknown policy {name!r} (known: {', '.join(sorted(self.policies))})")
+
+    @staticmethod
+    def _check_matchers(path: str, spec: dict[str, str]) -> None:
+        try:
+            parse_matchers(spec)
+        except MatcherError as exc:
+            raise ValueError(f"{path}.{exc}") from None

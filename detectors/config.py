@@ -1,7 +1,74 @@
-"""Typed settings of the detector set (the ``detectors:`` section of the config file)."""
+"""Typed settings of the detector set (the ``detectors:`` section of the config file).
+
+Every number a detector or the episode logic uses is named here with its default, so a user tunes them in YAML and
+``inferwatch replay --config`` shows the effect on their own history before the live pipeline uses them.
+
+>>> s = DetectorSettings()
+>>> s.bucket_s, s.series_key[0], s.slos[0].name
+(15.0, 'service.name', 'latency-5s')
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EpisodeSettings:
+    """When a run of scores opens, updates and resolves one episode (one ongoing problem = one record stream)."""
+
+    #: a bucket whose score reaches this is anomalous (scores mean the same surprise on every series)
+    fire_score: float = 0.9999
+    #: at or above this the episode is critical, below it a warning
+    critical_score: float = 0.9999999
+    #: consecutive anomalous buckets before an episode opens (drift detectors open on the first)
+    confirm_buckets: int = 2
+    #: consecutive buckets under ``clear_score`` before an episode resolves
+    resolve_buckets: int = 8
+    clear_score: float = 0.99
+    #: while an episode lasts, a reminder record at most this often (event time), besides severity changes
+    renotify_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How the per-series baselines learn."""
+
+    #: closed buckets a detector learns from before it may fire
+    warmup_buckets: int = 40
+    #: half-life, in buckets, of the exponentially weighted baselines (follows slow change and daily rhythm)
+    half_life_buckets: float = 120.0
+    #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
+    max_refused_buckets: int = 120
+    #: floor of the baseline's standard deviation in log space (0.05 = 5 %), so a flat series is not infinitely touchy
+    min_log_std: float = 0.05
+
+
+@dataclass(frozen=True)
+class RateSettings:
+    """Rare 0/1 events (errors, safety flags): a Poisson tail test of the last window against the learned rate."""
+
+    #: rate assumed before any data, and how many calls of weight that assumption has
+    prior_rate: float = 0.005
+    prior_calls: float = 200.0
+    #: never fire on fewer events than this in the window (one error in a quiet minute is not an incident)
+    min_events: int = 3
+
+
+@dataclass(frozen=True)
+class SloSettings:
+    """A declared objective: ``objective`` of calls good, where good = no error and, if set, latency <= threshold."""
+
+    name: str
+    objective: float = 0.99
+    #: seconds; 0 means the SLO is about errors only
+    latency_threshold_s: float = 0.0
+    #: burn-rate windows in the SRE workbook manner: (long, short, burn) pairs; the first pair pages critical
+    fast_long_s: float = 3600.0
+    fast_short_s: float = 300.0
+    fast_burn: float = 14.4
+    slow_long_s: float = 21600.0
+    slow_short_s: float = 1800.0
+    slow_burn: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -10,3 +77,36 @@ class DetectorSettings:
     series_key: list[str] = field(
         default_factory=lambda: ["service.name", "gen_ai.provider.name", "gen_ai.request.model"]
     )
+    #: detectors that run (names of ``detectors.registry.SIGNALS``); empty = all
+    enabled: list[str] = field(default_factory=list)
+    #: event-time bucket width; detectors score and learn once per closed bucket
+    bucket_s: float = 15.0
+    #: buckets summed into the short window most signals are judged on
+    window_buckets: int = 4
+    #: buckets of the long window (category mix, variants, contributor reference)
+    long_window_buckets: int = 20
+    #: a bucket closes once the watermark (max event time seen) is this far past its end
+    allowed_lateness_s: float = 5.0
+    #: a series with no event for this long is dropped from memory (its checkpoint stays in the store)
+    idle_evict_s: float = 7200.0
+    #: at most this many silent buckets are closed one by one after a gap; older ones are skipped
+    max_gap_buckets: int = 240
+    #: exemplar event ids/trace ids carried per record
+    exemplars: int = 3
+    #: pipeline stages whose ``app.stage.<name>.duration`` is used to say where extra latency sits
+    stages: list[str] = field(default_factory=lambda: ["retrieval", "prompt", "inference", "postprocess", "delivery"])
+    #: categorical input fields whose mix is watched for drift
+    categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
+    #: fields whose values are reported as contributors (who is behind a surge or burst)
+    contributor_fields: list[str] = field(default_factory=lambda: ["app.tenant.id", "app.route", "app.variant"])
+    variant_field: str = "app.variant"
+    baseline_variant: str = "stable"
+    episode: EpisodeSettings = field(default_factory=EpisodeSettings)
+    baseline: BaselineSettings = field(default_factory=BaselineSettings)
+    rate: RateSettings = field(default_factory=RateSettings)
+    slos: list[SloSettings] = field(default_factory=lambda: [
+        SloSettings(name="latency-5s", objective=0.99, latency_threshold_s=5.0),
+        SloSettings(name="errors", objective=0.99),
+    ])
+    #: how data drift on a numeric input is tested: River's ADWIN on per-bucket means
+    drift_delta: float = 0.0002

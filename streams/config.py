@@ -65,6 +65,8 @@ class StateSettings:
     checkpoint_interval_s: float = 5.0
     #: HMAC key that signs checkpoints, so state read back from Redis is never unpickled unless we wrote it
     signing_key: str = ""
+    #: where a random signing key is kept when none is configured (fine for one machine; set the key for several)
+    signing_key_file: str = ".run/state.key"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,135 @@
+"""Message text for every channel, in one place. Every record-derived string goes through ``alerting.redact``.
+
+>>> from alerting.alert import AlertView
+>>> view = AlertView(fingerprint="fp1", episode=1, state="firing", severity="critical", level=0, kind="threshold",
+...     signal="gen_ai.client.operation.duration", detector="latency", labels={"service.name": "chat<!here>"},
+...     value=4.2, expected={"high": 1.5}, score=0.97, exemplars=["ev-1"], count=3, opened_at=0.0, acked_by="",
+...     resolved_by="", flapping=False, dedup_key="inferwatch/fp1/1", runbook=None)
+>>> summary(view)
+'[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat<!here> (threshold)'
+>>> slack_text(view)
+'[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat&lt;!here&gt; (threshold)'
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from alerting.alert import AlertView
+from alerting.redact import escape_slack, for_slack, redact
+
+SUMMARY = "[{severity}] {signal} {value} vs expected {expected} on {series} ({kind})"
+STATE_LINE = {
+    "pending": ":hourglass: pending",
+    "firing": ":rotating_light: *firing* (level {level})",
+    "acknowledged": ":eyes: acknowledged by {acked_by}",
+    "resolved": ":white_check_mark: resolved{by}",
+}
+THREAD_REPLY = {
+    "firing": "Firing.",
+    "escalated": "Escalated to level {level}: nobody acknowledged in time.",
+    "acknowledged": "Acknowledged by {actor}.",
+    "refired": "Fired again: the acknowledgement expired and the problem is still active.",
+    "resolved": "Resolved by {actor}.",
+}
+SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
+PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+ACK_ACTION, RESOLVE_ACTION = "inferwatch_ack", "inferwatch_resolve"
+#: Slack caps: header text 150, section text 3000 (we stay well below)
+MAX_LABELS, MAX_EXEMPLARS, MAX_STEPS = 12, 5, 5
+
+
+def fmt_number(value: Any) -> str:
+    """Numbers to 4 significant digits, bands/dicts as ``k=v``, anything else as text (redacted).
+
+    >>> fmt_number(0.123456), fmt_number({"low": 1, "high": 2.5}), fmt_number([1, 2])
+    ('0.1235', 'low=1, high=2.5', '[1, 2]')
+    """
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{redact(k)}={fmt_number(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(fmt_number(v) for v in value) + "]"
+    return redact(value)
+
+
+def series_text(labels: dict[str, Any]) -> str:
+    return ", ".join(f"{redact(k)}={redact(v)}" for k, v in list(labels.items())[:MAX_LABELS]) or "-"
+
+
+def summary(view: AlertView) -> str:
+    """One line, redacted but not Slack-escaped (PagerDuty, console, Slack fallback after escaping)."""
+    return SUMMARY.format(severity=view.severity.upper(), signal=redact(view.signal), value=fmt_number(view.value),
+                          expected=fmt_number(view.expected), series=series_text(view.labels), kind=redact(view.kind))
+
+
+def slack_text(view: AlertView) -> str:
+    """The notification fallback text (what a phone shows)."""
+    return escape_slack(summary(view))
+
+
+def state_line(view: AlertView) -> str:
+    by = f" by {escape_slack(view.resolved_by)}" if view.resolved_by else ""
+    line = STATE_LINE[view.state].format(level=view.level, acked_by=escape_slack(view.acked_by or "?"), by=by)
+    return line + (" — flapping, held open" if view.flapping and view.state != "resolved" else "")
+
+
+def slack_blocks(view: AlertView) -> list[dict[str, Any]]:
+    """Block Kit: header, what was seen vs expected, labels, exemplars, runbook + first steps, Ack/Resolve buttons."""
+    header = f"{view.severity.upper()}: {redact(view.signal)} ({redact(view.kind)})"[:150]
+    fields = [
+        f"*Severity*\n{SEVERITY_EMOJI.get(view.severity, '')} {escape_slack(view.severity)}",
+        f"*State*\n{state_line(view)}",
+        f"*Seen*\n{escape_slack(fmt_number(view.value))}",
+        f"*Expected*\n{escape_slack(fmt_number(view.expected))}",
+        f"*Score*\n{escape_slack(fmt_number(view.score))}",
+        f"*Records*\n{view.count}",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "*Series*\n" + "\n".join(
+            f"• `{for_slack(k)}` = `{for_slack(v)}`" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-"}},
+    ]
+    if view.exemplars:
+        ids = ", ".join(f"`{for_slack(e)}`" for e in view.exemplars[:MAX_EXEMPLARS])
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Exemplars: {ids}"}]})
+    if view.runbook:
+        steps = "\n".join(f"{i}. {escape_slack(s)}" for i, s in enumerate(view.runbook.first_steps[:MAX_STEPS], 1))
+        link = f"<{view.runbook.url}|{escape_slack(view.runbook.title)}>" if view.runbook.url else \
+            escape_slack(view.runbook.title)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                    "text": f"*Runbook:* {link}\n{steps}".strip()[:3000]}})
+    if view.state != "resolved":
+        buttons = [{"type": "button", "action_id": RESOLVE_ACTION, "value": view.fingerprint,
+                    "text": {"type": "plain_text", "text": "Resolve"}}]
+        if view.state != "acknowledged":
+            buttons.insert(0, {"type": "button", "action_id": ACK_ACTION, "value": view.fingerprint,
+                               "style": "primary", "text": {"type": "plain_text", "text": "Acknowledge"}})
+        blocks.append({"type": "actions", "elements": buttons})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
+                                                    "text": f"fingerprint `{for_slack(view.fingerprint)}`"}]})
+    return blocks
+
+
+def thread_reply(event: str, actor: str, view: AlertView) -> str:
+    return THREAD_REPLY[event].format(level=view.level, actor=escape_slack(actor))
+
+
+def pagerduty_trigger(view: AlertView) -> dict[str, Any]:
+    """Keyword arguments for ``EventsApiV2Client.trigger`` (without dedup_key)."""
+    links = [{"href": view.runbook.url, "text": f"Runbook: {view.runbook.title}"}] if view.runbook and \
+        view.runbook.url.startswith(("http://", "https://")) else []
+    details = {"fingerprint": view.fingerprint, "kind": redact(view.kind), "signal": redact(view.signal),
+               "detector": redact(view.detector), "value": fmt_number(view.value),
+               "expected": fmt_number(view.expected), "score": fmt_number(view.score),
+               "labels": {redact(k): redact(v) for k, v in view.labels.items()},
+               "exemplars": [redact(e) for e in view.exemplars[:MAX_EXEMPLARS]]}
+    if view.runbook:
+        details["runbook"] = view.runbook.url or view.runbook.title
+        details["first_steps"] = view.runbook.first_steps[:MAX_STEPS]
+    source = redact(view.labels.get("service.name") or "inferwatch")
+    return {"summary": summary(view)[:1024], "source": source, "severity": PAGERDUTY_SEVERITY.get(view.severity,
+            "warning"), "custom_details": details, "links": links}

@@ -1,0 +1,201 @@
+"""What one series saw in one event-time bucket: counts and sums, never raw events, so state stays bounded.
+
+This is the hot path: ``add`` runs once per event and does only additions; detectors run once per closed bucket on
+window sums of these (``merge``). Per-value tallies (error types, languages, tenants...) keep at most
+``MAX_VALUES`` distinct values per bucket, the rest count as ``OTHER``.
+
+>>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"], slo_latency=[5.0])
+>>> b.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en",
+...        "app.stage.inference.duration": 1.5, "app.tenant.id": "t1"}, 3)
+>>> b.add({"event.id": "b", "gen_ai.client.operation.duration": 8.0, "error.type": "timeout", "app.tenant.id": "t1"}, 3)
+>>> b.calls, b.errors, b.error_types, b.slo_bad, b.slow[0], b.categories[0], b.contributors[0]
+(2, 1, {'timeout': 1}, [1, 1], (8.0, 'b'), {'en': 1}, {'t1': [2, 1]})
+"""
+from __future__ import annotations
+
+import math
+
+MAX_VALUES = 32
+OTHER = "__other__"
+SAFETY_FLAGS = ("app.safety.prompt_injection", "app.safety.pii_detected", "app.safety.blocked", "app.safety.refusal")
+#: numeric per-call fields judged on their log: (attribute prefix, field, offset added before the log)
+NUMERIC = (
+    ("latency", "gen_ai.client.operation.duration", 1e-3),
+    ("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3),
+    ("input_tokens", "gen_ai.usage.input_tokens", 1.0),
+    ("output_tokens", "gen_ai.usage.output_tokens", 1.0),
+    ("cost", "app.cost.usd", 1e-5),
+    ("input_chars", "app.input.chars", 1.0),
+)
+#: outcome pairs (features, score) kept per bucket for the concept-drift model
+MAX_OUTCOMES = 64
+_log = math.log
+
+
+def _tally(counts: dict, value) -> None:
+    if value in counts or len(counts) < MAX_VALUES:
+        counts[value] = counts.get(value, 0) + 1
+    else:
+        counts[OTHER] = counts.get(OTHER, 0) + 1
+
+
+class Bucket:
+    """Sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of logs)."""
+
+    __slots__ = (
+        "calls", "errors", "error_types", "flags", "flag_ids", "stage_sums", "stage_n", "categories", "contributors",
+        "variants", "evals", "outcomes", "feedback_n", "feedback_sum", "slo_bad", "slow", "error_ids", "ids",
+        "_stage_fields", "_categorical", "_contributor_fields", "_slo_latency",
+        *(f"{name}_{part}" for name, _, _ in NUMERIC for part in ("n", "log")),
+    )
+
+    def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
+                 slo_latency: list[float]) -> None:
+        self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
+        self._categorical = categorical
+        self._contributor_fields = contributors
+        self._slo_latency = slo_latency
+        self.calls = self.errors = 0
+        self.error_types: dict = {}
+        self.flags = [0] * len(SAFETY_FLAGS)
+        self.flag_ids: list = []
+        self.stage_sums = [0.0] * len(stages)
+        self.stage_n = 0
+        self.categories: list[dict] = [{} for _ in categorical]
+        self.contributors: list[dict] = [{} for _ in contributors]
+        #: variant -> [calls, errors, latency count, sum of log latency, sum of squared log latency]
+        self.variants: dict = {}
+        #: evaluation name -> [count, sum of scores]
+        self.evals: dict = {}
+        self.outcomes: list = []
+        self.feedback_n = 0
+        self.feedback_sum = 0.0
+        self.slo_bad = [0] * len(slo_latency)
+        self.slow: list = []
+        self.error_ids: list = []
+        self.ids: list = []
+        for name, _, _ in NUMERIC:
+            setattr(self, f"{name}_n", 0)
+            setattr(self, f"{name}_log", 0.0)
+
+    def empty_like(self) -> "Bucket":
+        return Bucket([f[10:-9] for f in self._stage_fields], self._categorical, self._contributor_fields,
+                      self._slo_latency)
+
+    def add(self, event: dict, exemplars: int) -> None:
+        kind = event.get("event.kind", "llm_call")
+        if kind == "llm_call":
+            self._add_call(event, exemplars)
+        elif kind == "feedback":
+            self.feedback_n += 1
+            self.feedback_sum += event["app.feedback.value"]
+        results = event.get("app.evaluation.results")
+        if results:
+            for result in results:
+                self._add_eval(event, result["gen_ai.evaluation.name"], result["gen_ai.evaluation.score.value"])
+        elif kind == "evaluation" and event.get("gen_ai.evaluation.score.value") is not None:
+            self._add_eval(event, event.get("gen_ai.evaluation.name") or "score", event["gen_ai.evaluation.score.value"])
+
+    def _add_eval(self, event: dict, name: str, score: float) -> None:
+        tally = self.evals.get(name)
+        if tally is None:
+            if len(self.evals) >= MAX_VALUES:
+                return
+            tally = self.evals[name] = [0, 0.0]
+        tally[0] += 1
+        tally[1] += score
+        if len(self.outcomes) < MAX_OUTCOMES:
+            features = {f: event.get(f) for f in self._categorical}
+            features["input_tokens"] = event.get("gen_ai.usage.input_tokens")
+            self.outcomes.append((name, features, score))
+
+    def _add_call(self, event: dict, exemplars: int) -> None:
+        self.calls += 1
+        get = event.get
+        event_id = get("trace_id") or get("event.id")
+        if len(self.ids) < exemplars:
+            self.ids.append(event_id)
+        error = get("error.type")
+        if error is not None:
+            self.errors += 1
+            _tally(self.error_types, error)
+            if len(self.error_ids) < exemplars:
+                self.error_ids.append(event_id)
+        duration = get("gen_ai.client.operation.duration")
+        if duration is not None:
+            self.latency_n += 1
+            log_duration = _log(duration + 1e-3)
+            self.latency_log += log_duration
+            slow = self.slow
+            if len(slow) < exemplars:
+                slow.append((duration, event_id))
+                slow.sort(reverse=True)
+            elif duration > slow[-1][0]:
+                slow[-1] = (duration, event_id)
+                slow.sort(reverse=True)
+        else:
+            log_duration = None
+        value = get("gen_ai.response.time_to_first_chunk")
+        if value is not None:
+            self.ttfc_n += 1
+            self.ttfc_log += _log(value + 1e-3)
+        value = get("gen_ai.usage.input_tokens")
+        if value is not None:
+            self.input_tokens_n += 1
+            self.input_tokens_log += _log(value + 1.0)
+        value = get("gen_ai.usage.output_tokens")
+        if value is not None:
+            self.output_tokens_n += 1
+            self.output_tokens_log += _log(value + 1.0)
+        value = get("app.cost.usd")
+        if value is not None:
+            self.cost_n += 1
+            self.cost_log += _log(value + 1e-5)
+        value = get("app.input.chars")
+        if value is not None:
+            self.input_chars_n += 1
+            self.input_chars_log += _log(value + 1.0)
+        if self._stage_fields and get(self._stage_fields[0]) is not None:
+            self.stage_n += 1
+            sums = self.stage_sums
+            for i, name in enumerate(self._stage_fields):
+                sums[i] += get(name) or 0.0
+        flagged = False
+        for i, name in enumerate(SAFETY_FLAGS):
+            if get(name):
+                self.flags[i] += 1
+                flagged = True
+        if flagged and len(self.flag_ids) < exemplars:
+            self.flag_ids.append(event_id)
+        for counts, name in zip(self.categories, self._categorical):
+            value = get(name)
+            if value is not None:
+                _tally(counts, value)
+        for tallies, name in zip(self.contributors, self._contributor_fields):
+            value = get(name)
+            if value is not None:
+                tally = tallies.get(value)
+                if tally is None:
+                    if len(tallies) >= MAX_VALUES:
+                        value = OTHER
+                    tally = tallies.setdefault(value, [0, 0])
+                tally[0] += 1
+                if error is not None:
+                    tally[1] += 1
+        for i, threshold in enumerate(self._slo_latency):
+            if error is not None or (threshold > 0 and duration is not None and duration > threshold):
+                self.slo_bad[i] += 1
+        variant = get("app.variant")
+        if variant is not None:
+            tally = self.variants.get(variant)
+            if tally is None:
+                if len(self.variants) >= MAX_VALUES:
+                    return
+                tally = self.variants[variant] = [0, 0, 0, 0.0, 0.0]
+            tally[0] += 1
+            if error is not None:
+                tally[1] += 1
+            if log_duration is not None:
+                tally[2] += 1
+                tally[3] += log_duration
+                tally[4] += log_duration * log_duration

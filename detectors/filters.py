@@ -1,0 +1,61 @@
+"""Behaviour added to any detector by wrapping it, as River's ``anomaly.filter`` does: written once, not per detector.
+
+``WarmUp`` keeps a detector silent until it has learned enough; ``LearnIfNormal`` keeps it from learning the very
+points it flags (so an incident does not become the new normal), yet accepts a lasting new level after a while.
+
+>>> from detectors.adaptive_threshold import AdaptiveThreshold
+>>> d = LearnIfNormal(WarmUp(AdaptiveThreshold(side="upper"), n=3), threshold=0.999)
+>>> for x in [1.0, 1.1, 0.9, 1.0, 1.05]:
+...     d.learn_one(x)
+>>> round(d.score_one(5.0), 4), d.refused
+(1.0, 0)
+>>> d.learn_one(5.0); d.refused
+1
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from detectors.base import Detector
+
+
+class WarmUp:
+    """Scores 0 until the wrapped detector has learned ``n`` observations."""
+
+    def __init__(self, detector: Detector, n: int = 40) -> None:
+        self.detector = detector
+        self.n = n
+        self.seen = 0
+
+    def learn_one(self, x: Any) -> None:
+        self.detector.learn_one(x)
+        self.seen += 1
+
+    def score_one(self, x: Any) -> float:
+        return self.detector.score_one(x) if self.seen >= self.n else 0.0
+
+    def explain_one(self, x: Any) -> tuple[Any, Any]:
+        return self.detector.explain_one(x)
+
+
+class LearnIfNormal:
+    """Learns only from points scored under ``threshold``; after ``patience`` refusals in a row it learns again."""
+
+    def __init__(self, detector: Detector, threshold: float = 0.9999, patience: int = 120) -> None:
+        self.detector = detector
+        self.threshold = threshold
+        self.patience = patience
+        self.refused = 0
+
+    def learn_one(self, x: Any) -> None:
+        if self.detector.score_one(x) >= self.threshold and self.refused < self.patience:
+            self.refused += 1
+            return
+        self.refused = 0
+        self.detector.learn_one(x)
+
+    def score_one(self, x: Any) -> float:
+        return self.detector.score_one(x)
+
+    def explain_one(self, x: Any) -> tuple[Any, Any]:
+        return self.detector.explain_one(x)

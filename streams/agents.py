@@ -1,0 +1,88 @@
+"""The Faust agents: short loops that call into detection and alerting and publish what comes back.
+
+Delivery guarantee: at least once. Records an agent sends while handling a message are attached to that message's
+offset (Faust's attachments), so the offset is committed only after they reached Kafka. A crash replays messages
+since the last commit; the records they produce again carry the same fingerprint, and the escalation engine
+deduplicates by fingerprint, so a replay never pages twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+import orjson
+
+from streams import metrics
+from streams.app import Topics
+from streams.deadletter import deadletter_headers
+from streams.detection import DetectionService
+from streams.pipeline import Outcome
+
+log = logging.getLogger(__name__)
+
+#: Backoff when the alerting store is unreachable: the anomalies agent waits (its offset stays uncommitted)
+#: rather than dropping a record, while the detection agent keeps running.
+INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+
+
+def add_detection(app: faust.App, topics: Topics, detection: DetectionService, checkpoint_every_s: float) -> None:
+    @app.agent(topics.telemetry, name="inferwatch.detect", concurrency=1)
+    async def detect(stream: faust.StreamT) -> None:
+        async for raw in stream:
+            await publish(topics, detection.handle(raw))
+
+    @app.timer(checkpoint_every_s, name="inferwatch.checkpoint")
+    async def checkpoint() -> None:
+        detection.checkpoint()
+
+    @app.timer(5.0, name="inferwatch.idle-watermark")
+    async def idle_watermark() -> None:
+        await publish(topics, Outcome(anomalies=detection.advance_if_idle()))
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        if revoked:
+            detection.hand_over()
+
+
+async def publish(topics: Topics, outcome: Outcome) -> None:
+    for rejection in outcome.rejections:
+        await topics.dlq.send(value=rejection.original, headers=deadletter_headers(rejection, topics.telemetry.get_topic_name()))
+    for record in outcome.anomalies:
+        await topics.anomalies.send(key=str(record.get("fingerprint", "")).encode(), value=orjson.dumps(record))
+
+
+def add_escalation(app: faust.App, topics: Topics, alerting: object, tick_every_s: float = 1.0) -> None:
+    @app.agent(topics.anomalies, name="inferwatch.escalate", concurrency=1)
+    async def escalate(stream: faust.StreamT) -> None:
+        async for raw in stream:
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                metrics.ALERTING_ERRORS.labels("decode").inc()
+                log.error("skipping an anomaly record that is not JSON (%d bytes)", len(raw or b""))
+                continue
+            await ingest_with_retry(alerting, record)
+
+    @app.timer(tick_every_s, name="inferwatch.escalation-tick")
+    async def tick() -> None:
+        try:  # notifiers do HTTP: run them off the event loop so agents never wait on it
+            await asyncio.get_running_loop().run_in_executor(None, alerting.tick)
+        except Exception:
+            metrics.ALERTING_ERRORS.labels("tick").inc()
+            log.exception("escalation tick failed; retrying on the next tick")
+
+
+async def ingest_with_retry(alerting: object, record: dict) -> None:
+    attempt = 0
+    while True:
+        try:
+            alerting.ingest(record)
+            return
+        except Exception:
+            metrics.ALERTING_ERRORS.labels("ingest").inc()
+            delay = INGEST_RETRY_S[min(attempt, len(INGEST_RETRY_S) - 1)]
+            log.exception("could not record anomaly %s; retrying in %.1fs", record.get("fingerprint"), delay)
+            attempt += 1
+            await asyncio.sleep(delay)

@@ -1,0 +1,27 @@
+"""Prometheus metrics of the worker, defined once so every module counts into the same series.
+
+They live in their own ``CollectorRegistry`` (not the process-global default), so tests and several pipelines in one
+process can read them without clashes; ``inferwatch worker --metrics-port`` serves it.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+EVENTS = Counter("inferwatch_events_total", "Valid telemetry events processed", registry=REGISTRY)
+MESSAGES = Counter("inferwatch_messages_total", "Kafka messages consumed from the telemetry topic", registry=REGISTRY)
+REJECTED = Counter("inferwatch_events_rejected_total", "Invalid telemetry sent to the dead-letter topic",
+                   ["field"], registry=REGISTRY)
+ANOMALIES = Counter("inferwatch_anomalies_total", "Anomaly records published", ["kind"], registry=REGISTRY)
+CHECKPOINTS = Counter("inferwatch_checkpoints_total", "Series states written to the checkpoint store",
+                      registry=REGISTRY)
+CHECKPOINT_REJECTED = Counter("inferwatch_checkpoints_rejected_total",
+                              "Checkpoints ignored because their signature did not verify", registry=REGISTRY)
+WATERMARK = Gauge("inferwatch_event_time_watermark_seconds", "Largest event time seen by this worker",
+                  registry=REGISTRY)
+HANDLE_SECONDS = Histogram("inferwatch_message_handle_seconds", "Time to validate and score one Kafka message",
+                           registry=REGISTRY, buckets=(1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0))
+ALERTING_ERRORS = Counter("inferwatch_alerting_errors_total",
+                          "Failures on the alerting side that were caught so detection keeps running",
+                          ["stage"], registry=REGISTRY)

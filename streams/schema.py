@@ -1,0 +1,269 @@
+"""The telemetry event contract: decoding, alias mapping and validation of one Kafka message.
+
+A message is one JSON event or a JSON array of events (producers batch, as OpenTelemetry exporters batch spans).
+Every element is validated on its own, so one bad event in a batch does not cost the good ones. Validation returns
+data instead of raising, because a rejected event is a normal outcome: it goes to the dead-letter topic with a reason
+that names the field, and the worker carries on.
+
+>>> events, rejected = decode_message(b'{"event.id": "e1", "time_unix_nano": 1767225600000000000,'
+...     b' "service.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",'
+...     b' "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.8, "error.type": null,'
+...     b' "gen_ai.usage.prompt_tokens": 12}')
+>>> events[0]["gen_ai.provider.name"], events[0]["gen_ai.usage.input_tokens"], rejected
+('openai', 12, [])
+>>> decode_message(b'{"event.id": "e2"}')[1][0].reason
+'missing required field time_unix_nano'
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import orjson
+
+KINDS = ("llm_call", "evaluation", "feedback")
+#: Events before 2000-01-01 or after 2100-01-01 are almost always seconds or milliseconds sent as nanoseconds.
+MIN_TIME_NS = 946_684_800 * 10**9
+MAX_TIME_NS = 4_102_444_800 * 10**9
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+
+#: Older and vendor names seen in the wild, mapped to the names we use (the canonical name wins when both are set).
+ALIASES: dict[str, str] = {
+    "gen_ai.system": "gen_ai.provider.name",
+    "gen_ai.usage.prompt_tokens": "gen_ai.usage.input_tokens",
+    "gen_ai.usage.completion_tokens": "gen_ai.usage.output_tokens",
+    "llm.token_count.prompt": "gen_ai.usage.input_tokens",
+    "llm.token_count.completion": "gen_ai.usage.output_tokens",
+    "llm.usage.prompt_tokens": "gen_ai.usage.input_tokens",
+    "llm.usage.completion_tokens": "gen_ai.usage.output_tokens",
+    "llm.request.model": "gen_ai.request.model",
+    "llm.model_name": "gen_ai.request.model",
+    "gen_ai.usage.cache_write.input_tokens": "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.server.time_to_first_token": "gen_ai.response.time_to_first_chunk",
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one message (or one element of a batch) is not a valid event; ``original`` is the bytes to dead-letter."""
+
+    reason: str
+    field: str | None
+    original: bytes
+    index: int | None = None  # position in a batch, None for a whole message
+
+
+class _Invalid(Exception):
+    def __init__(self, field: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(name, f"{name} must be a non-empty string, got {_show(value)}")
+
+
+def _seconds(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _Invalid(name, f"{name} must be a finite number of seconds >= 0, got {_show(value)}")
+
+
+def _count(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise _Invalid(name, f"{name} must be a non-negative integer or null, got {_show(value)}")
+
+
+def _number(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        raise _Invalid(name, f"{name} must be a finite number or null, got {_show(value)}")
+
+
+def _flag(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _Invalid(name, f"{name} must be true, false or null, got {_show(value)}")
+
+
+def _optional_string(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise _Invalid(name, f"{name} must be a string or null, got {_show(value)}")
+
+
+def _error_type(name: str, value: Any) -> None:
+    _optional_string(name, value)
+
+
+def _time(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Invalid(name, f"{name} must be an integer (nanoseconds since the epoch), got {_show(value)}")
+    if not MIN_TIME_NS <= value < MAX_TIME_NS:
+        raise _Invalid(name, f"{name} {value} is outside 2000..2100; is it in seconds or milliseconds?")
+
+
+def _embedding(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list) or not value or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+    ):
+        raise _Invalid(name, f"{name} must be a non-empty list of finite numbers")
+
+
+def _string_list(name: str, value: Any) -> None:
+    if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+        raise _Invalid(name, f"{name} must be a list of strings")
+
+
+def _evaluations(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise _Invalid(name, f"{name} must be a list of evaluation results")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _Invalid(name, f"{name}[{i}] must be an object")
+        _string(f"{name}[{i}].gen_ai.evaluation.name", item.get("gen_ai.evaluation.name"))
+        score = item.get("gen_ai.evaluation.score.value")
+        if score is None:
+            raise _Invalid(name, f"{name}[{i}].gen_ai.evaluation.score.value is required")
+        _number(f"{name}[{i}].gen_ai.evaluation.score.value", score)
+
+
+Check = Callable[[str, Any], None]
+
+#: Fields every event needs, whatever its kind.
+COMMON_REQUIRED: dict[str, Check] = {
+    "event.id": _string,
+    "time_unix_nano": _time,
+    "service.name": _string,
+}
+#: Fields an LLM call needs besides the common ones (``error.type`` must be present; null means success).
+REQUIRED: dict[str, dict[str, Check]] = {
+    "llm_call": {
+        "gen_ai.provider.name": _string,
+        "gen_ai.request.model": _string,
+        "gen_ai.operation.name": _string,
+        "gen_ai.client.operation.duration": _seconds,
+        "error.type": _error_type,
+    },
+    "evaluation": {},
+    "feedback": {"app.feedback.value": _number},
+}
+#: Known optional fields: checked when present, so a detector never sees a string where it expects a number.
+OPTIONAL: dict[str, Check] = {
+    "schema.version": _optional_string,
+    "deployment.environment.name": _optional_string,
+    "trace_id": _optional_string,
+    "span_id": _optional_string,
+    "gen_ai.provider.name": _optional_string,
+    "gen_ai.request.model": _optional_string,
+    "gen_ai.response.model": _optional_string,
+    "gen_ai.response.id": _optional_string,
+    "gen_ai.response.finish_reasons": _string_list,
+    "gen_ai.response.time_to_first_chunk": _number,
+    "gen_ai.usage.input_tokens": _count,
+    "gen_ai.usage.output_tokens": _count,
+    "gen_ai.usage.cache_read.input_tokens": _count,
+    "gen_ai.usage.cache_creation.input_tokens": _count,
+    "gen_ai.usage.reasoning.output_tokens": _count,
+    "http.response.status_code": _count,
+    "app.tenant.id": _optional_string,
+    "app.route": _optional_string,
+    "app.variant": _optional_string,
+    "app.prompt.version": _optional_string,
+    "app.cost.usd": _number,
+    "app.input.chars": _count,
+    "app.input.language": _optional_string,
+    "app.input.topic": _optional_string,
+    "app.input.embedding": _embedding,
+    "app.safety.prompt_injection": _flag,
+    "app.safety.pii_detected": _flag,
+    "app.safety.blocked": _flag,
+    "app.safety.refusal": _flag,
+    "app.safety.toxicity_score": _number,
+    "app.evaluation.results": _evaluations,
+    "gen_ai.evaluation.name": _optional_string,
+    "gen_ai.evaluation.score.value": _number,
+    "app.feedback.value": _number,
+}
+STAGE_PREFIX, STAGE_SUFFIX = "app.stage.", ".duration"
+
+
+def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> tuple[list[dict], list[Rejection]]:
+    """Decode one Kafka message value into valid, normalized events and rejections (never raises on bad input)."""
+    if raw is None:
+        return [], [Rejection("empty message (null value)", None, b"")]
+    if len(raw) > max_bytes:
+        return [], [Rejection(f"oversized message: {len(raw)} bytes > limit {max_bytes}", None, raw)]
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [], [Rejection(f"not valid JSON: {exc}", None, raw)]
+    if isinstance(doc, dict):
+        return _one(doc, raw, None)
+    if isinstance(doc, list):
+        if not doc:
+            return [], [Rejection("empty batch: a JSON array must hold at least one event", None, raw)]
+        events: list[dict] = []
+        rejections: list[Rejection] = []
+        for i, item in enumerate(doc):
+            ok, bad = _one(item, None, i)
+            events += ok
+            rejections += bad
+        return events, rejections
+    return [], [Rejection(f"not a JSON object or array of objects, got {type(doc).__name__}", None, raw)]
+
+
+def _one(doc: Any, raw: bytes | None, index: int | None) -> tuple[list[dict], list[Rejection]]:
+    try:
+        return [validate_event(doc)], []
+    except _Invalid as exc:
+        original = raw if raw is not None else orjson.dumps(doc)
+        where = f"event [{index}]: " if index is not None else ""
+        return [], [Rejection(where + exc.reason, exc.field, original, index)]
+
+
+def validate_event(doc: Any) -> dict:
+    """Return a normalized copy of ``doc`` (aliases mapped, ``event.kind`` set) or raise _Invalid naming the field."""
+    if not isinstance(doc, dict):
+        raise _Invalid(None, f"event must be a JSON object, got {type(doc).__name__}")
+    event = normalize_aliases(doc)
+    kind = event.setdefault("event.kind", "llm_call")
+    if kind not in KINDS:
+        raise _Invalid("event.kind", f"event.kind must be one of {', '.join(KINDS)}, got {_show(kind)}")
+    for required in (COMMON_REQUIRED, REQUIRED[kind]):
+        for name, check in required.items():
+            if name not in event:
+                raise _Invalid(name, f"missing required field {name}")
+            check(name, event[name])
+    for name, value in event.items():
+        check = OPTIONAL.get(name)
+        if check is not None:
+            check(name, value)
+        elif name.startswith(STAGE_PREFIX) and name.endswith(STAGE_SUFFIX):
+            _seconds(name, value)
+    if kind == "evaluation" and "app.evaluation.results" not in event and "gen_ai.evaluation.score.value" not in event:
+        raise _Invalid("app.evaluation.results", "an evaluation event needs app.evaluation.results or "
+                       "gen_ai.evaluation.name with gen_ai.evaluation.score.value")
+    return event
+
+
+def normalize_aliases(doc: dict) -> dict:
+    """Copy ``doc`` with vendor aliases renamed; the canonical name wins when both are present."""
+    if not any(alias in doc for alias in ALIASES):
+        return dict(doc)
+    event = {}
+    for key, value in doc.items():
+        canonical = ALIASES.get(key)
+        if canonical is None:
+            event[key] = value
+        elif canonical not in doc:
+            event[canonical] = value
+    return event
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,57 @@
+"""``inferwatch worker``: run the detection and/or escalation agents against Kafka and Redis.
+
+Run several with the same config to scale out: they join one consumer group and split the partitions.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import faust
+import redis
+from prometheus_client import start_http_server
+
+from streams.agents import add_detection, add_escalation
+from streams.app import build_app
+from streams.checkpoints import RedisCheckpointStore, SignedBlobCodec, signing_key
+from streams.config import Settings
+from streams.detection import DetectionService
+from streams.metrics import REGISTRY
+from streams.topics import ensure_topics
+
+ROLES = ("all", "detect", "escalate")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("worker", help="run the streaming pipeline (Faust worker)")
+    parser.add_argument("--role", choices=ROLES, default="all",
+                        help="detect: telemetry -> anomalies; escalate: anomalies -> pages; all: both (default)")
+    parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)")
+    parser.set_defaults(run=run)
+
+
+def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
+    app, topics = build_app(settings)
+    if role in ("all", "detect"):
+        store = RedisCheckpointStore(
+            redis.Redis.from_url(settings.redis.url),
+            SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
+        )
+        add_detection(app, topics, DetectionService(settings, store), settings.state.checkpoint_interval_s)
+    if role in ("all", "escalate"):
+        from alerting.service import AlertingService
+
+        alerting = AlertingService.from_settings(settings.alerting, settings.redis.url)
+        add_escalation(app, topics, alerting)
+    return app
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.metrics_port:
+        start_http_server(args.metrics_port, registry=REGISTRY)
+    ensure_topics(settings.kafka)  # Faust does not subscribe to a source topic that does not exist yet
+    app = build_worker_app(settings, args.role)
+    worker = faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level), quiet=True,
+                          redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
