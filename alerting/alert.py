@@ -56,8 +56,10 @@ class Alert:
     level_pages: list[str] = field(default_factory=list)
     #: counts transitions within the episode; part of the idempotency key of update/resolve messages
     transitions: int = 0
+    #: the event the next page announces: firing (first), escalated, refired (after an acknowledgement expired)
+    next_page_event: str = "firing"
 
-    DOC_FIELDS = ("policy", "runbook_id", "level", "round", "level_paged_at", "ack_until", "acked_by", "resolved_at",
+    DOC_FIELDS = ("next_page_event", "policy", "runbook_id", "level", "round", "level_paged_at", "ack_until", "acked_by", "resolved_at",
                   "resolved_by", "muted_by", "flapping", "first_page", "failed_pages", "level_pages", "transitions")
 
     @classmethod

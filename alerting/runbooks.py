@@ -149,11 +149,13 @@ class RunbookLibrary:
         return next((rb for rb in self.runbooks if matches(rb.match, labels)), None)
 
 
-def lint(directory: str | Path, emitted: Iterable[tuple[str, str]] | None = None) -> list[LintProblem]:
+def lint(directory: str | Path, emitted: Iterable[tuple[str, str]] | None = None, *,
+         policies: Iterable[str] | None = None) -> list[LintProblem]:
     """Every problem of the runbooks in ``directory``, for ``inferwatch runbooks lint``.
 
     ``emitted`` is the list of (kind, signal) pairs the detectors produce (default ``DEFAULT_EMITTED``); each must be
     covered by a runbook written for it (one matching only on kind and signal), not just by the fallback.
+    ``policies``, when given, are the escalation policy names of the configuration a runbook's ``escalation`` may name.
     """
     directory = Path(directory)
     emitted = list(DEFAULT_EMITTED if emitted is None else emitted)
@@ -162,7 +164,7 @@ def lint(directory: str | Path, emitted: Iterable[tuple[str, str]] | None = None
     runbooks, problems = _read_directory(directory)
     if not runbooks and not problems:
         return [LintProblem(directory, "no runbooks (*.md files) found")]
-    problems += _duplicate_ids(runbooks) + _ambiguities(runbooks, emitted)
+    problems += _unknown_policies(runbooks, policies) + _duplicate_ids(runbooks) + _ambiguities(runbooks, emitted)
     return problems + _uncovered(directory, runbooks, emitted)
 
 
@@ -293,6 +295,14 @@ def _shorten(text: str) -> str:
 
 
 # -- checks across files ----------------------------------------------------------------------------------------
+
+
+def _unknown_policies(runbooks: list[Runbook], policies: Iterable[str] | None) -> list[LintProblem]:
+    if policies is None:
+        return []
+    known = sorted(policies)
+    return [LintProblem(rb.path, f"escalation: unknown policy {rb.escalation!r} (known: {', '.join(known)})")
+            for rb in runbooks if rb.escalation is not None and rb.escalation not in known]
 
 
 def _duplicate_ids(runbooks: list[Runbook]) -> list[LintProblem]:

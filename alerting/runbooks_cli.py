@@ -1,6 +1,7 @@
 """``inferwatch runbooks lint [DIR]``: check a runbook directory before it ships, as CI and authors do.
 
-Prints one ``path: problem`` line per problem and exits 1, or a one-line summary and exits 0.
+Prints one ``path: problem`` line per problem and exits 1, or a one-line summary and exits 0. Without DIR it lints
+the directory the engine loads (``alerting.runbooks_dir``), and checks ``escalation`` against the configured policies.
 """
 from __future__ import annotations
 
@@ -9,26 +10,25 @@ import sys
 
 from alerting.runbooks import DEFAULT_EMITTED, RunbookLibrary, lint
 
-DEFAULT_DIRECTORY = "runbooks"
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("runbooks", help="work with the markdown runbooks attached to alerts")
     commands = parser.add_subparsers(dest="runbooks_command", required=True)
     lint_parser = commands.add_parser(
         "lint", help="validate runbooks and list detector kinds/signals that no runbook covers")
-    lint_parser.add_argument("directory", nargs="?", default=DEFAULT_DIRECTORY,
-                             help=f"runbook directory (default: {DEFAULT_DIRECTORY}/)")
+    lint_parser.add_argument("directory", nargs="?",
+                             help="runbook directory (default: alerting.runbooks_dir of the config, runbooks/)")
     lint_parser.set_defaults(run=run_lint)
 
 
-def run_lint(args: argparse.Namespace, settings: object) -> int:
-    problems = lint(args.directory, DEFAULT_EMITTED)
+def run_lint(args: argparse.Namespace, settings) -> int:
+    directory = args.directory or settings.alerting.runbooks_dir
+    problems = lint(directory, DEFAULT_EMITTED, policies=settings.alerting.policies)
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{len(problems)} problem(s) in {args.directory}", file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
         return 1
-    count = len(RunbookLibrary.load(args.directory).runbooks)
-    print(f"{args.directory}: {count} runbooks OK, covering all {len(set(DEFAULT_EMITTED))} default kind/signal pairs")
+    count = len(RunbookLibrary.load(directory).runbooks)
+    print(f"{directory}: {count} runbooks OK, covering all {len(set(DEFAULT_EMITTED))} default kind/signal pairs")
     return 0

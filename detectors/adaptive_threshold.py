@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import random
 
+from detectors.ewstats import EWStats
 from detectors.scoring import normal_score
 
 
@@ -27,29 +28,24 @@ class AdaptiveThreshold:
         self.side = side
         self.half_life = half_life
         self.min_std = min_std
-        self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
-        self.n = 0
-        self.mean = 0.0
-        self.var = 0.0
+        self.stats = EWStats(half_life)
 
     def learn_one(self, x: float) -> None:
-        self.n += 1
-        # a plain average until the EW window is full keeps early estimates unbiased
-        alpha = max(self._alpha, 1.0 / self.n)
-        delta = x - self.mean
-        self.mean += alpha * delta
-        self.var = (1.0 - alpha) * (self.var + alpha * delta * delta)
+        self.stats.update(x)
 
     def std(self) -> float:
-        return math.sqrt(self.var + self.min_std * self.min_std)
+        return math.sqrt(self.stats.var + self.min_std * self.min_std)
 
     def score_one(self, x: float) -> float:
-        if self.n == 0:
+        if self.stats.n == 0:
             return 0.0
-        return normal_score((x - self.mean) / self.std(), self.side)
+        std = self.std()
+        if std == 0.0:  # a perfectly flat history with no floor: any change is maximally surprising
+            return 0.0 if x == self.stats.mean else normal_score(math.copysign(math.inf, x - self.stats.mean), self.side)
+        return normal_score((x - self.stats.mean) / std, self.side)
 
     def explain_one(self, x: float) -> tuple[float, float]:
-        return x, self.mean
+        return x, self.stats.mean
 
     @classmethod
     def labelled_stream(cls, seed: int) -> list[tuple[float, bool]]:

@@ -9,7 +9,7 @@ window sums of these (``merge``). Per-value tallies (error types, languages, ten
 ...        "app.stage.inference.duration": 1.5, "app.tenant.id": "t1"}, 3)
 >>> b.add({"event.id": "b", "gen_ai.client.operation.duration": 8.0, "error.type": "timeout", "app.tenant.id": "t1"}, 3)
 >>> b.calls, b.errors, b.error_types, b.slo_bad, b.slow[0], b.categories[0], b.contributors[0]
-(2, 1, {'timeout': 1}, [1, 1], (8.0, 'b'), {'en': 1}, {'t1': [2, 1]})
+(2, 1, {'timeout': 1}, [1], (8.0, 'b'), {'en': 1}, {'t1': [2, 1]})
 """
 from __future__ import annotations
 

@@ -99,7 +99,6 @@ class DetectorSettings:
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
     #: fields whose values are reported as contributors (who is behind a surge or burst)
     contributor_fields: list[str] = field(default_factory=lambda: ["app.tenant.id", "app.route", "app.variant"])
-    variant_field: str = "app.variant"
     baseline_variant: str = "stable"
     episode: EpisodeSettings = field(default_factory=EpisodeSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)

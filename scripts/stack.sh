@@ -17,13 +17,19 @@
 #   INFERWATCH_REDIS_PERSIST aof (default: append-only file, so a restart loses nothing) | none (tests)
 set -euo pipefail
 
+say() { echo "stack: $*"; }
+die() { echo "stack: $*" >&2; exit 1; }
+
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KAFKA_JARS_POM=$ROOT/scripts/kafka/pom.xml
 KAFKA_LIBS=$ROOT/scripts/kafka/libs
 RUN_DIR=$(realpath -m "${INFERWATCH_RUN_DIR:-$ROOT/.run}")
 KAFKA_PORT=${INFERWATCH_KAFKA_PORT:-9092}
-CONTROLLER_PORT=$((KAFKA_PORT + 1))
 REDIS_PORT=${INFERWATCH_REDIS_PORT:-6379}
+for port in "$KAFKA_PORT" "$REDIS_PORT"; do
+  [[ $port =~ ^[1-9][0-9]{0,4}$ ]] && ((port < 65535)) || die "invalid port '$port'"
+done
+CONTROLLER_PORT=$((KAFKA_PORT + 1))
 REDIS_PERSIST=${INFERWATCH_REDIS_PERSIST:-aof}
 
 KAFKA_START_TIMEOUT_S=90
@@ -32,9 +38,6 @@ STOP_TIMEOUT_S=60
 # Below about 512 MB of heap the log cleaner runs out of memory.
 KAFKA_JVM_OPTS=(-Xms512m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true)
 LOG_TAIL_LINES=40
-
-say() { echo "stack: $*"; }
-die() { echo "stack: $*" >&2; exit 1; }
 
 # --- probes --------------------------------------------------------------------------------------------------
 
@@ -150,8 +153,6 @@ appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = INFO
 rootLogger.appenderRef.file.ref = FILE
-logger.kafka_request.name = kafka.request.logger
-logger.kafka_request.level = WARN
 EOF
 }
 

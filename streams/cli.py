@@ -10,10 +10,12 @@ import argparse
 import logging
 import sys
 
+from alerting import runbooks_cli
+from streams import demo, produce, worker
 from streams.config import ConfigError, load_settings
 
 #: Explicit registry of command modules; adding a command is one module plus one line here.
-COMMANDS: list = []
+COMMANDS: list = [worker, produce, demo, runbooks_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

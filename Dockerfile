@@ -1,0 +1,16 @@
+# The inferwatch worker image (see docker-compose.yml): `docker build -t inferwatch .`, `docker run inferwatch worker`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams ./streams
+COPY detectors ./detectors
+COPY alerting ./alerting
+RUN pip install --no-cache-dir . && useradd --system --home-dir /app inferwatch && chown inferwatch /app
+# runbooks are read at run time (alerting.runbooks_dir, relative to the working dir)
+COPY runbooks ./runbooks
+USER inferwatch
+
+ENTRYPOINT ["inferwatch"]
+CMD ["worker"]

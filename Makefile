@@ -1,0 +1,23 @@
+# Entry points for developers and CI. Every target installs what it needs first (a quick no-op once done).
+# The tests start their own Kafka and Redis on free ports (tests/conftest.py), so `test` needs no stack-up.
+.PHONY: install stack-up stack-down test demo clean
+
+PYTEST_ARGS ?=
+
+install:
+	@bash scripts/install.sh
+
+stack-up: install
+	@bash scripts/stack.sh up
+
+stack-down:
+	@bash scripts/stack.sh down
+
+test: install
+	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	@bash scripts/demo.sh
+
+clean: stack-down
+	rm -rf .run

@@ -1,0 +1,47 @@
+"""Notifiers: one module per channel, registered in ``NOTIFIERS`` (target ``type`` -> factory).
+
+``build_notifier`` picks the console/outbox notifier for dry-run targets and for channels whose credentials are not
+configured, so a fresh checkout pages to the console instead of failing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from alerting.config import AlertingSettings, TargetSettings
+from alerting.notifiers.base import Notification, Notifier, NotifierError
+from alerting.notifiers.console import ConsoleNotifier
+from alerting.notifiers.memory import InMemoryNotifier
+from alerting.notifiers.pagerduty_events import PagerDutyNotifier
+from alerting.notifiers.slack import SlackNotifier
+
+__all__ = ["NOTIFIERS", "Notification", "Notifier", "NotifierError", "ConsoleNotifier", "InMemoryNotifier",
+           "PagerDutyNotifier", "SlackNotifier", "build_notifier", "build_notifiers"]
+
+log = logging.getLogger(__name__)
+
+#: target type -> factory(target name, target settings, alerting settings)
+NOTIFIERS: dict[str, Callable[[str, TargetSettings, AlertingSettings], Notifier]] = {
+    "slack": lambda name, t, s: SlackNotifier.from_settings(t, s),
+    "pagerduty": lambda name, t, s: PagerDutyNotifier.from_settings(t, s),
+    "console": lambda name, t, s: ConsoleNotifier(name, s.outbox_path),
+}
+
+#: what a target type needs before it can talk to its provider
+_HAS_CREDENTIALS: dict[str, Callable[[TargetSettings, AlertingSettings], bool]] = {
+    "slack": lambda t, s: bool(s.slack.token and t.channel),
+    "pagerduty": lambda t, s: bool(t.routing_key or s.pagerduty.routing_key),
+}
+
+
+def build_notifier(name: str, target: TargetSettings, settings: AlertingSettings) -> Notifier:
+    if target.dry_run:
+        return ConsoleNotifier(f"{name} (dry-run)", settings.outbox_path)
+    if not _HAS_CREDENTIALS.get(target.type, lambda t, s: True)(target, settings):
+        log.info("target %s: no %s credentials configured, using the console/outbox notifier", name, target.type)
+        return ConsoleNotifier(name, settings.outbox_path)
+    return NOTIFIERS[target.type](name, target, settings)
+
+
+def build_notifiers(settings: AlertingSettings) -> dict[str, Notifier]:
+    return {name: build_notifier(name, target, settings) for name, target in settings.targets.items()}

@@ -1,0 +1,142 @@
+"""The escalation engine's front door for the worker: ``ingest`` anomaly records, ``tick`` the clock.
+
+``ingest`` is Redis only (one Lua call): it never waits on Slack or PagerDuty, so a detection loop can call it inline.
+``tick`` does the wall-clock work (timers, ack expiry, auto-resolve, and delivering the outbox). Neither raises:
+a failure is logged with the alert it concerns and counted in ``inferwatch_alerting_errors_total{reason}``.
+
+Delivery guarantee: every decided message is delivered at least once per idempotency key and, where the provider
+lets us check or dedup (Slack message metadata, PagerDuty dedup_key, outbox file), exactly once.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import redis
+from prometheus_client import CollectorRegistry
+
+from alerting.config import AlertingSettings
+from alerting.engine import Engine, Runbooks
+from alerting.metrics import AlertingMetrics
+from alerting.notifiers import Notifier, build_notifiers
+from alerting.outbox import Outbox
+from alerting.runbooks import RunbookError, RunbookLibrary
+from alerting.silences import SilenceStore
+from alerting.store import AlertStore
+
+log = logging.getLogger(__name__)
+
+SEVERITIES = ("info", "warning", "critical")
+STATUSES = ("firing", "resolved")
+
+
+class InvalidRecord(ValueError):
+    """An anomaly record the engine cannot act on (the message names the field)."""
+
+
+class AlertingService:
+    def __init__(self, settings: AlertingSettings, client: redis.Redis, notifiers: dict[str, Notifier],
+                 runbooks: Runbooks | None = None, metrics: AlertingMetrics | None = None,
+                 clock: Callable[[], float] = time.time, instance: str | None = None) -> None:
+        self.settings = settings
+        self.redis = client
+        self.clock = clock
+        self.metrics = metrics or AlertingMetrics()
+        self.outbox = Outbox(client, settings.key_prefix, settings.audit_max)
+        self.store = AlertStore(client, settings.key_prefix, self.outbox, settings.audit_max)
+        self.silences = SilenceStore(client, settings.key_prefix)
+        self.engine = Engine(settings, self.store, self.outbox, self.silences, notifiers, runbooks, self.metrics,
+                             instance)
+
+    @classmethod
+    def from_settings(cls, settings: AlertingSettings, redis_url: str, *,
+                      notifiers: dict[str, Notifier] | None = None, runbooks: Runbooks | None = None,
+                      registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
+                      instance: str | None = None) -> "AlertingService":
+        """Production wiring: notifiers from the targets (console/outbox without credentials), runbooks from disk.
+
+        ``registry`` defaults to a fresh, dedicated CollectorRegistry (``service.metrics.registry``); pass
+        ``prometheus_client.REGISTRY`` to expose the counters with the process's default metrics.
+        """
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+        return cls(settings, client, notifiers if notifiers is not None else build_notifiers(settings),
+                   runbooks if runbooks is not None else load_runbooks(settings.runbooks_dir),
+                   AlertingMetrics(registry), clock, instance)
+
+    def ingest(self, record: Mapping[str, Any], now: float | None = None) -> None:
+        """Apply one anomaly record; duplicates (same or older event time for the fingerprint) change nothing."""
+        try:
+            fp, event_ns, status, severity = parse_record(record)
+            now = self.clock() if now is None else now
+            outcome = self.store.ingest(fp, event_ns, now, json.dumps(record, default=str), status, severity)
+            self.metrics.records.labels(outcome=outcome).inc()
+        except InvalidRecord as exc:
+            log.warning("alerting: ignoring anomaly record: %s", exc)
+            self.metrics.errors.labels(reason="invalid_record").inc()
+        except Exception as exc:
+            fp = record.get("fingerprint") if isinstance(record, Mapping) else None
+            log.exception("alerting: ingest failed for fingerprint %r", fp)
+            self.metrics.errors.labels(reason=f"ingest:{type(exc).__name__}").inc()
+
+    def tick(self, now: float | None = None) -> None:
+        """Advance every due alert (timers, ack expiry, auto-resolve), then deliver the outbox."""
+        now = self.clock() if now is None else now
+        for what, step in (("evaluate", self.engine.evaluate_due), ("drain", self.engine.drain)):
+            try:
+                step(now)
+            except Exception as exc:
+                log.exception("alerting: tick %s failed", what)
+                self.metrics.errors.labels(reason=f"{what}:{type(exc).__name__}").inc()
+
+    def acknowledge(self, fingerprint: str, actor: str, now: float | None = None) -> bool:
+        """Stop escalation until the acknowledgement expires; False if the alert is not pending/firing."""
+        return self.engine.acknowledge(fingerprint, actor, self.clock() if now is None else now)
+
+    def resolve(self, fingerprint: str, actor: str, now: float | None = None) -> bool:
+        """Resolve by hand; the resolve goes to every target paged in this episode. False if not active."""
+        return self.engine.resolve(fingerprint, actor, self.clock() if now is None else now)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def parse_record(record: Mapping[str, Any]) -> tuple[str, int, str, str]:
+    """(fingerprint, event time ns, status, severity) of an anomaly record, or InvalidRecord naming the field.
+
+    >>> parse_record({"fingerprint": "f", "time_unix_nano": 5, "severity": "critical"})
+    ('f', 5, 'firing', 'critical')
+    >>> parse_record({"time_unix_nano": 5})
+    Traceback (most recent call last):
+    ...
+    alerting.service.InvalidRecord: fingerprint: missing or not a non-empty string
+    """
+    if not isinstance(record, Mapping):
+        raise InvalidRecord(f"record: expected an object, got {type(record).__name__}")
+    fp = record.get("fingerprint")
+    if not isinstance(fp, str) or not fp:
+        raise InvalidRecord("fingerprint: missing or not a non-empty string")
+    event_ns = record.get("time_unix_nano")
+    if isinstance(event_ns, bool) or not isinstance(event_ns, int) or event_ns < 0:
+        raise InvalidRecord(f"time_unix_nano: expected a non-negative integer, got {event_ns!r}")
+    status = record.get("status", "firing")
+    if status not in STATUSES:
+        raise InvalidRecord(f"status: must be one of {', '.join(STATUSES)}, got {status!r}")
+    severity = record.get("severity", "warning")
+    if severity not in SEVERITIES:
+        raise InvalidRecord(f"severity: must be one of {', '.join(SEVERITIES)}, got {severity!r}")
+    return fp, event_ns, status, severity
+
+
+def load_runbooks(directory: str) -> RunbookLibrary | None:
+    """The runbook library, or None (alerts then go out without a runbook) if the directory is missing or invalid."""
+    if not Path(directory).is_dir():
+        log.warning("alerting: runbook directory %s not found; alerts will carry no runbook", directory)
+        return None
+    try:
+        return RunbookLibrary.load(directory)
+    except RunbookError as exc:
+        log.error("alerting: runbooks not loaded (%s); run `inferwatch runbooks lint`", exc)
+        return None

@@ -1,0 +1,196 @@
+"""Alert state in Redis, changed only atomically.
+
+Two writers touch an alert. ``ingest`` is one Lua script (dedup by event-time watermark, open an episode, refresh the
+latest record), so concurrent workers and redelivered Kafka records cannot half-apply. The engine's decisions run
+as optimistic transactions (WATCH the alert, decide in Python, MULTI/EXEC the new state together with its outbox
+entries and audit lines): if anything else changed the alert in between, the decision is thrown away and re-made, so
+two engine instances can never both take the same step.
+
+Keys (``P`` = key prefix): ``P alert:<fp>`` (state hash), ``P seen:<fp>`` (latest record, last-seen time, count),
+``P due`` (fingerprints by next wake-up time), ``P active`` (unresolved fingerprints), ``P index`` (all by last
+change), ``P audit:<fp>`` (JSON lines). Not Redis Cluster safe (scripts derive keys from the prefix).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import redis
+
+from alerting.alert import Alert
+from alerting.outbox import Outbox, OutboxEntry
+
+INGEST_LUA = """
+local alert, seen, due, active, index, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local fp, event_ns, now, record, status, severity = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local rank = {info = 0, warning = 1, critical = 2}
+local watermark = redis.call('HGET', seen, 'watermark')
+if watermark and event_ns <= watermark then return 'duplicate' end
+redis.call('HSET', seen, 'watermark', event_ns)
+local state = redis.call('HGET', alert, 'state')
+local is_active = state and state ~= 'resolved'
+if status == 'resolved' then
+  if not is_active then return 'resolved-noop' end
+  redis.call('HSET', alert, 'resolve_requested', now)
+  redis.call('HINCRBY', alert, 'version', 1)
+  redis.call('ZADD', due, now, fp)
+  return 'resolve-requested'
+end
+redis.call('HSET', seen, 'last_seen', now, 'record', record)
+if not is_active then
+  local episode = redis.call('HINCRBY', alert, 'episode', 1)
+  local opens = redis.call('HGET', alert, 'opens') or ''
+  if opens ~= '' then opens = opens .. ',' end
+  redis.call('HSET', alert, 'fingerprint', fp, 'state', 'pending', 'opened_at', now, 'severity', severity,
+             'resolve_requested', '', 'doc', '{}', 'opens', opens .. now)
+  redis.call('HINCRBY', alert, 'version', 1)
+  redis.call('HSET', seen, 'count', 1)
+  redis.call('SADD', active, fp)
+  redis.call('ZADD', due, now, fp)
+  redis.call('ZADD', index, now, fp)
+  redis.call('RPUSH', audit, cjson.encode({t = tonumber(now), actor = 'ingest', event = 'opened',
+                                           detail = 'episode ' .. episode .. ', severity ' .. severity}))
+  redis.call('LTRIM', audit, -tonumber(ARGV[7]), -1)
+  return 'opened'
+end
+redis.call('HINCRBY', seen, 'count', 1)
+local changed = false
+local requested = redis.call('HGET', alert, 'resolve_requested')
+if requested and requested ~= '' then
+  redis.call('HSET', alert, 'resolve_requested', '')
+  changed = true
+end
+local current = redis.call('HGET', alert, 'severity')
+if (rank[severity] or 1) > (rank[current] or 1) then
+  redis.call('HSET', alert, 'severity', severity)
+  changed = true
+end
+if changed then
+  redis.call('HINCRBY', alert, 'version', 1)
+  redis.call('ZADD', due, now, fp)
+  return 'changed'
+end
+return 'updated'
+"""
+
+
+class ConflictError(RuntimeError):
+    """An alert kept changing under a decision; the next tick tries again."""
+
+
+@dataclass
+class AuditLine:
+    event: str
+    actor: str
+    detail: str = ""
+
+
+@dataclass
+class Change:
+    """What one decision does to one alert: its new state plus what must be written with it, atomically."""
+
+    alert: Alert
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    audit: list[AuditLine] = field(default_factory=list)
+    #: next wake-up; None removes the alert from the schedule
+    due_at: float | None = None
+    #: the decision assumed no record arrived since the alert was read (auto-resolve): guard against one racing in
+    assumes_quiet: bool = False
+
+
+class AlertStore:
+    def __init__(self, client: redis.Redis, prefix: str, outbox: Outbox, audit_max: int = 1000) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.outbox = outbox
+        self.audit_max = audit_max
+        self._ingest = client.register_script(INGEST_LUA)
+
+    def key(self, kind: str, fp: str = "") -> str:
+        return f"{self.prefix}{kind}:{fp}" if fp else f"{self.prefix}{kind}"
+
+    def ingest(self, fp: str, event_ns: int, now: float, record_json: str, status: str, severity: str) -> str:
+        """Apply one anomaly record; returns what happened (``duplicate``, ``opened``, ``updated``, …)."""
+        keys = [self.key("alert", fp), self.key("seen", fp), self.key("due"), self.key("active"), self.key("index"),
+                self.key("audit", fp)]
+        # zero-padded so Lua compares event times exactly as strings (doubles would round nanoseconds)
+        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max]
+        result = self._ingest(keys=keys, args=args)
+        return result.decode() if isinstance(result, bytes) else result
+
+    def load(self, fp: str) -> Alert | None:
+        raw, seen = self.redis.hgetall(self.key("alert", fp)), self.redis.hgetall(self.key("seen", fp))
+        return Alert.from_redis(_decode(raw), _decode(seen)) if raw else None
+
+    def active_alerts(self) -> list[Alert]:
+        fps = sorted(m.decode() for m in self.redis.smembers(self.key("active")))
+        return [a for a in (self.load(fp) for fp in fps) if a is not None]
+
+    def recent(self, limit: int = 100) -> list[Alert]:
+        fps = [m.decode() for m in self.redis.zrevrange(self.key("index"), 0, limit - 1)]
+        return [a for a in (self.load(fp) for fp in fps) if a is not None]
+
+    def due(self, now: float, limit: int = 500) -> list[str]:
+        return [m.decode() for m in self.redis.zrangebyscore(self.key("due"), "-inf", now, start=0, num=limit)]
+
+    def audit(self, fp: str) -> list[dict]:
+        return [json.loads(line) for line in self.redis.lrange(self.key("audit", fp), 0, -1)]
+
+    def transact(self, fp: str, decide: Callable[[Alert], Change | None], now: float,
+                 attempts: int = 25) -> Change | None:
+        """Run ``decide`` on a consistent snapshot and commit its Change atomically, re-deciding on conflicts."""
+        alert_key, seen_key = self.key("alert", fp), self.key("seen", fp)
+        for _ in range(attempts):
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(alert_key)
+                    raw = _decode(pipe.hgetall(alert_key))
+                    if not raw:
+                        return None
+                    alert = Alert.from_redis(raw, _decode(pipe.hgetall(seen_key)))
+                    change = decide(alert)
+                    if change is None:
+                        return None
+                    if change.assumes_quiet:
+                        pipe.watch(seen_key)
+                        if float(pipe.hget(seen_key, "last_seen") or 0) != alert.last_seen:
+                            continue
+                    pipe.multi()
+                    self._write(pipe, change, now)
+                    pipe.execute()
+                    return change
+                except redis.WatchError:
+                    continue
+        raise ConflictError(f"alert {fp}: state kept changing during {attempts} attempts")
+
+    def _write(self, pipe: redis.client.Pipeline, change: Change, now: float) -> None:
+        a = change.alert
+        fp = a.fingerprint
+        pipe.hset(self.key("alert", fp), mapping={
+            "state": a.state, "severity": a.severity, "resolve_requested": repr(a.resolve_requested) if a.resolve_requested else "", "opens": ",".join(repr(t) for t in a.opens), "doc": a.doc()})
+        pipe.hincrby(self.key("alert", fp), "version", 1)
+        if a.active:
+            pipe.sadd(self.key("active"), fp)
+        else:
+            pipe.srem(self.key("active"), fp)
+        if change.due_at is None:
+            pipe.zrem(self.key("due"), fp)
+        else:
+            pipe.zadd(self.key("due"), {fp: change.due_at})
+        if change.audit or change.outbox:
+            pipe.zadd(self.key("index"), {fp: now})
+        for entry in change.outbox:
+            self.outbox.enqueue(pipe, entry)
+        for line in change.audit:
+            self.append_audit(pipe, fp, now, line)
+
+    def append_audit(self, client: redis.Redis | redis.client.Pipeline, fp: str, now: float, line: AuditLine) -> None:
+        client.rpush(self.key("audit", fp), json.dumps({"t": now, "actor": line.actor, "event": line.event,
+                                                        "detail": line.detail}))
+        client.ltrim(self.key("audit", fp), -self.audit_max, -1)
+
+
+def _decode(raw: dict) -> dict[str, str]:
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()}

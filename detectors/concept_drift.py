@@ -1,0 +1,86 @@
+"""Concept drift: the relation between inputs and outcomes (evaluation scores, feedback) changing.
+
+An online River linear model predicts the outcome from the inputs (evaluation name, input language and topic, log
+input tokens); ADWIN watches its absolute error stream, predicted before learning (prequential). The score is 1 when
+ADWIN reports a change *and* the error got worse, else 0. The observation is the list of ``(evaluation name,
+features, score)`` outcomes of one bucket.
+
+>>> import random
+>>> rng = random.Random(5)
+>>> d = ConceptDrift()
+>>> def bucket(drop):
+...     return [("rel", {"app.input.language": lang, "input_tokens": 500},
+...              rng.gauss((0.9 if lang == "en" else 0.8) - (drop if lang == "de" else 0.0), 0.03))
+...             for lang in rng.choices(["en", "de"], k=30)]
+>>> for _ in range(150):
+...     d.learn_one(bucket(0.0))
+>>> def run(drop, n):
+...     scores = []
+...     for _ in range(n):
+...         b = bucket(drop); scores.append(d.score_one(b)); d.learn_one(b)
+...     return max(scores)
+>>> run(0.0, 20), run(0.3, 6)
+(0.0, 1.0)
+"""
+from __future__ import annotations
+
+import math
+import pickle
+import random
+
+from river import drift, linear_model, optim
+
+
+def features(name: str, inputs: dict) -> dict:
+    out = {f"eval={name}": 1.0}
+    for field, value in inputs.items():
+        if field == "input_tokens":
+            out["log_input_tokens"] = math.log1p(value) / 10.0 if value else 0.0
+        elif value is not None:
+            out[f"{field}={value}"] = 1.0
+    return out
+
+
+class ConceptDrift:
+    def __init__(self, learning_rate: float = 0.002, delta: float = 0.002) -> None:
+        self.learning_rate = learning_rate
+        self.delta = delta
+        self.model = linear_model.LinearRegression(optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate)
+        self.errors = drift.ADWIN(delta=delta, clock=1)
+
+    def _errors(self, x: list) -> list[float]:
+        return [abs(score - self.model.predict_one(features(name, inputs))) for name, inputs, score in x]
+
+    def learn_one(self, x: list) -> None:
+        for name, inputs, score in x:
+            f = features(name, inputs)
+            self.errors.update(abs(score - self.model.predict_one(f)))
+            self.model.learn_one(f, score)
+
+    def score_one(self, x: list) -> float:
+        if not x:
+            return 0.0
+        errors = self._errors(x)
+        probe = pickle.loads(pickle.dumps(self.errors))
+        for e in errors:
+            probe.update(e)
+            if probe.drift_detected and sum(errors) / len(errors) > self.errors.estimation:
+                return 1.0
+        return 0.0
+
+    def explain_one(self, x: list) -> tuple[float, float]:
+        errors = self._errors(x)
+        return (sum(errors) / len(errors) if errors else 0.0), self.errors.estimation
+
+    @classmethod
+    def labelled_stream(cls, seed: int) -> list[tuple[list, bool]]:
+        rng = random.Random(seed)
+        out = []
+        for i in range(300):
+            drifted = i >= 250
+            rows = []
+            for lang in rng.choices(["en", "de", "fr"], k=20):
+                mean = {"en": 0.9, "de": 0.8, "fr": 0.85}[lang] - (0.35 if drifted and lang != "en" else 0.0)
+                rows.append(("rel", {"app.input.language": lang, "input_tokens": 400}, rng.gauss(mean, 0.03)))
+            out.append((rows, 250 <= i < 265))
+        return out

@@ -1,0 +1,34 @@
+"""Exponentially weighted mean and variance, the baseline several detectors share.
+
+Until ``1/alpha`` points are seen it is a plain running mean/variance, so early estimates are not biased to zero.
+
+>>> s = EWStats(half_life=50.0)
+>>> for x in [1.0, 2.0, 3.0]:
+...     s.update(x)
+>>> s.n, s.mean, round(s.var, 4)
+(3, 2.0, 0.6667)
+"""
+from __future__ import annotations
+
+
+class EWStats:
+    __slots__ = ("alpha", "n", "mean", "var")
+
+    def __init__(self, half_life: float) -> None:
+        self.alpha = 1.0 - 0.5 ** (1.0 / half_life)
+        self.n = 0
+        self.mean = 0.0
+        self.var = 0.0
+
+    def __getstate__(self):
+        return self.alpha, self.n, self.mean, self.var
+
+    def __setstate__(self, state) -> None:
+        self.alpha, self.n, self.mean, self.var = state
+
+    def update(self, x: float) -> None:
+        self.n += 1
+        alpha = max(self.alpha, 1.0 / self.n)
+        delta = x - self.mean
+        self.mean += alpha * delta
+        self.var = (1.0 - alpha) * (self.var + alpha * delta * delta)

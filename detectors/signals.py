@@ -1,0 +1,364 @@
+"""Signals: how one detector's observation is read from a series' closed buckets, and how its record is described.
+
+A signal pairs a derived observation (a window mean of log latency, an error count over calls, a call count...) with
+a detector built from the settings, and turns the detector's ``(value, expected)`` back into the event's units for the
+anomaly record, with exemplars and the label values or pipeline stage that contribute most. The list of signals that
+run is ``detectors.registry.build_signals``.
+"""
+from __future__ import annotations
+
+import math
+from operator import attrgetter
+from typing import Any, Callable, Protocol
+
+from detectors.adaptive_threshold import AdaptiveThreshold
+from detectors.adwin_drift import AdwinDrift
+from detectors.category_mix import CategoryMixDrift
+from detectors.concept_drift import ConceptDrift
+from detectors.base import Detector
+from detectors.bucket import SAFETY_FLAGS, Bucket
+from detectors.config import DetectorSettings, SloSettings
+from detectors.filters import LearnIfNormal, WarmUp
+from detectors.rare_rate import RareEventRate
+from detectors.slo_burn import BurnRate
+from detectors.traffic import TrafficRate
+from detectors.variant_regression import VariantRegression
+
+#: fewest observations in the window for a numeric signal to be judged at all
+MIN_WINDOW_COUNT = 3
+TOP_CONTRIBUTORS = 3
+#: floor of the std of a window mean of scores in [0, 1] (evaluations, feedback)
+OUTCOME_MIN_STD = 0.02
+
+
+class Signal(Protocol):
+    name: str  #: unique per series, the key of the detector and episode state
+    kind: str  #: the record's ``kind``
+    signal: str  #: the record's ``signal`` (an event field or a derived signal)
+    detector: str  #: the record's ``detector`` (a name in ``detectors.registry.DETECTORS``)
+    confirm: int  #: anomalous buckets in a row before an episode opens
+
+    def make_detector(self) -> Detector: ...
+
+    def observe(self, ring: list[Bucket]) -> Any | None: ...
+
+    def describe(self, x: Any, detector: Detector, ring: list[Bucket]) -> dict: ...
+
+
+def guarded(detector: Detector, settings: DetectorSettings) -> Detector:
+    """The usual wrapping of a baseline: silent during warm-up, and it does not learn what it flags."""
+    return LearnIfNormal(WarmUp(detector, settings.baseline.warmup_buckets),
+                         threshold=settings.episode.fire_score, patience=settings.baseline.max_refused_buckets)
+
+
+def _window(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
+    return ring[-settings.window_buckets:]
+
+
+def _reference(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
+    return ring[:-settings.window_buckets]
+
+
+def _contributors(window: list[Bucket], reference: list[Bucket], fields: list[str], column: int) -> dict:
+    """Per field, the label values whose share of the window grew most against the reference (column 0 = calls,
+    1 = errors): who is behind a surge or a burst."""
+    out = {}
+    scale = len(window) / len(reference) if reference else 0.0
+    for i, field in enumerate(fields):
+        now: dict = {}
+        before: dict = {}
+        for bucket in window:
+            for value, tally in bucket.contributors[i].items():
+                now[value] = now.get(value, 0) + tally[column]
+        for bucket in reference:
+            for value, tally in bucket.contributors[i].items():
+                before[value] = before.get(value, 0) + tally[column]
+        growth = sorted(((now.get(v, 0) - before.get(v, 0) * scale, v) for v in set(now) | set(before)), reverse=True)
+        top = [{"value": v, "window": now.get(v, 0), "expected": round(before.get(v, 0) * scale, 2)}
+               for delta, v in growth[:TOP_CONTRIBUTORS] if delta > 0]
+        if top:
+            out[field] = top
+    return out
+
+
+class MeanThreshold:
+    """Window mean of a per-event quantity (log latency, log tokens, an evaluation score) against an adaptive
+    baseline; ``inverse`` maps the detector's units back to the event's for the record."""
+
+    detector = "adaptive_threshold"
+
+    def __init__(self, name: str, signal: str, kind: str, side: str, count: Callable[[Bucket], float],
+                 total: Callable[[Bucket], float], inverse: Callable[[float], float], min_std: float,
+                 exemplars: Callable[[Bucket], list], settings: DetectorSettings) -> None:
+        self.name, self.signal, self.kind, self.side, self.settings = name, signal, kind, side, settings
+        self.count, self.total, self.inverse, self.min_std, self.exemplars = count, total, inverse, min_std, exemplars
+        self.confirm = settings.episode.confirm_buckets
+
+    def make_detector(self) -> Detector:
+        return guarded(AdaptiveThreshold(self.side, self.settings.baseline.half_life_buckets, self.min_std),
+                       self.settings)
+
+    def observe(self, ring: list[Bucket]) -> float | None:
+        window = _window(ring, self.settings)
+        n = sum(self.count(b) for b in window)
+        if n < MIN_WINDOW_COUNT:
+            return None
+        return sum(self.total(b) for b in window) / n
+
+    def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        window = _window(ring, self.settings)
+        out = {"value": round(self.inverse(value), 6), "expected": round(self.inverse(expected), 6),
+               "exemplars": [i for b in window for i in self.exemplars(b)][: self.settings.exemplars]}
+        if self.name == "latency":
+            stages = self._stage_shift(window, _reference(ring, self.settings))
+            if stages:
+                out["stages"] = stages
+        return out
+
+    def _stage_shift(self, window: list[Bucket], reference: list[Bucket]) -> list[dict]:
+        """Where the extra latency sits: per stage, mean seconds in the window against the reference, biggest first."""
+        def means(buckets: list[Bucket]) -> list[float] | None:
+            n = sum(b.stage_n for b in buckets)
+            return [sum(b.stage_sums[i] for b in buckets) / n for i in range(len(self.settings.stages))] if n else None
+        now, before = means(window), means(reference)
+        if now is None or before is None:
+            return []
+        shifts = [{"stage": stage, "value": round(a, 4), "expected": round(b, 4), "delta": round(a - b, 4)}
+                  for stage, a, b in zip(self.settings.stages, now, before)]
+        return sorted(shifts, key=lambda s: -abs(s["delta"]))
+
+
+def per_call(name: str, field: str, offset: float, side: str, settings: DetectorSettings) -> MeanThreshold:
+    """Adaptive threshold on the window's geometric mean of a positive per-call field (``bucket.NUMERIC``)."""
+    count, total = attrgetter(f"{name}_n"), attrgetter(f"{name}_log")
+    ids = (lambda b: [i for _, i in b.slow]) if name == "latency" else attrgetter("ids")
+    return MeanThreshold(name, field, "threshold", side, count, total, lambda v: math.exp(v) - offset,
+                         settings.baseline.min_log_std, ids, settings)
+
+
+def outcome_signals(settings: DetectorSettings) -> list[MeanThreshold]:
+    """Drift of the outcome distributions themselves: evaluation scores and user feedback falling."""
+    return [
+        MeanThreshold("evaluation_score", "evaluation.score", "concept_drift", "lower",
+                      lambda b: sum(t[0] for t in b.evals.values()), lambda b: sum(t[1] for t in b.evals.values()),
+                      float, OUTCOME_MIN_STD, attrgetter("ids"), settings),
+        MeanThreshold("feedback", "feedback.value", "concept_drift", "lower", attrgetter("feedback_n"),
+                      attrgetter("feedback_sum"), float, OUTCOME_MIN_STD, attrgetter("ids"), settings),
+    ]
+
+
+class RareRate:
+    """Count of a rare 0/1 outcome (errors, one safety flag) over calls in the window, against the learned rate."""
+
+    kind = "rate"
+    detector = "rare_rate"
+
+    def __init__(self, name: str, signal: str, count: Callable[[Bucket], int], ids: Callable[[Bucket], list],
+                 settings: DetectorSettings) -> None:
+        self.name, self.signal, self.count, self.ids, self.settings = name, signal, count, ids, settings
+        self.confirm = settings.episode.confirm_buckets
+
+    def make_detector(self) -> Detector:
+        rate = self.settings.rate
+        return guarded(RareEventRate(self.settings.baseline.half_life_buckets * 2, rate.prior_rate, rate.prior_calls,
+                                     rate.min_events), self.settings)
+
+    def observe(self, ring: list[Bucket]) -> tuple[int, int] | None:
+        window = _window(ring, self.settings)
+        calls = sum(b.calls for b in window)
+        return (sum(self.count(b) for b in window), calls) if calls else None
+
+    def describe(self, x: tuple[int, int], detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        window = _window(ring, self.settings)
+        out = {"value": round(value, 6), "expected": round(expected, 6), "events": x[0], "calls": x[1],
+               "exemplars": [i for b in window for i in self.ids(b)][: self.settings.exemplars]}
+        if self.name == "errors":
+            mix: dict = {}
+            for b in window:
+                for error_type, count in b.error_types.items():
+                    mix[error_type] = mix.get(error_type, 0) + count
+            out["error_types"] = dict(sorted(mix.items(), key=lambda kv: -kv[1]))
+            out["contributors"] = _contributors(window, _reference(ring, self.settings),
+                                                self.settings.contributor_fields, column=1)
+        return out
+
+
+class Throughput:
+    """Calls per second of the series over the window, silent buckets included: surge, drop, silence."""
+
+    kind = "throughput"
+    signal = "request.rate"
+    detector = "traffic_rate"
+    name = "traffic"
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self.confirm = settings.episode.confirm_buckets
+        self._seconds = settings.window_buckets * settings.bucket_s
+
+    def make_detector(self) -> Detector:
+        return guarded(TrafficRate("both", self.settings.baseline.half_life_buckets), self.settings)
+
+    def observe(self, ring: list[Bucket]) -> float:
+        return float(sum(b.calls for b in _window(ring, self.settings)))
+
+    def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        window = _window(ring, self.settings)
+        return {"value": round(value / self._seconds, 4), "expected": round(expected / self._seconds, 4),
+                "unit": "calls/s",
+                "exemplars": [i for b in window for i in b.ids][: self.settings.exemplars],
+                "contributors": _contributors(window, _reference(ring, self.settings),
+                                              self.settings.contributor_fields, column=0)}
+
+
+def safety_signals(settings: DetectorSettings) -> list[RareRate]:
+    return [RareRate(field.rsplit(".", 1)[1], f"{field}.rate", lambda b, i=i: b.flags[i], lambda b: b.flag_ids,
+                     settings) for i, field in enumerate(SAFETY_FLAGS)]
+
+
+class InputDrift:
+    """Slow or sudden change of a numeric input's distribution: ADWIN on the per-bucket mean of its log."""
+
+    kind = "data_drift"
+    detector = "adwin_drift"
+    confirm = 1
+
+    def __init__(self, name: str, field: str, settings: DetectorSettings) -> None:
+        self.name, self.signal, self.settings = f"{name}_drift", field, settings
+        self._n, self._log = attrgetter(f"{name}_n"), attrgetter(f"{name}_log")
+
+    def make_detector(self) -> Detector:
+        return WarmUp(AdwinDrift(self.settings.drift_delta), self.settings.baseline.warmup_buckets)
+
+    def observe(self, ring: list[Bucket]) -> float | None:
+        last = ring[-1]
+        n = self._n(last)
+        return self._log(last) / n if n >= MIN_WINDOW_COUNT else None
+
+    def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        return {"value": round(math.exp(value) - 1.0, 3), "expected": round(math.exp(expected) - 1.0, 3),
+                "exemplars": ring[-1].ids[: self.settings.exemplars]}
+
+
+class CategoryMix:
+    """Mix of a categorical input (language, topic) in the window against the learned mix."""
+
+    kind = "data_drift"
+    detector = "category_mix"
+
+    def __init__(self, index: int, field: str, settings: DetectorSettings) -> None:
+        self.index, self.signal, self.settings = index, field, settings
+        self.name = f"mix:{field}"
+        self.confirm = settings.episode.confirm_buckets
+
+    def make_detector(self) -> Detector:
+        return guarded(CategoryMixDrift(self.settings.baseline.half_life_buckets * 2), self.settings)
+
+    def observe(self, ring: list[Bucket]) -> dict | None:
+        counts: dict = {}
+        for b in _window(ring, self.settings):
+            for value, count in b.categories[self.index].items():
+                counts[value] = counts.get(value, 0) + count
+        return counts or None
+
+    def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        return {"value": value, "expected": expected,
+                "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
+
+
+class OutcomeModel:
+    """Concept drift: the model of outcome given inputs starts to err (``detectors.concept_drift``)."""
+
+    kind = "concept_drift"
+    signal = "evaluation.error"
+    detector = "concept_drift"
+    name = "concept"
+    confirm = 1
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+
+    def make_detector(self) -> Detector:
+        return WarmUp(ConceptDrift(), self.settings.baseline.warmup_buckets)
+
+    def observe(self, ring: list[Bucket]) -> list | None:
+        return ring[-1].outcomes or None
+
+    def describe(self, x: list, detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        by_input: dict = {}
+        for name, inputs, score in x:
+            for field, v in inputs.items():
+                if field != "input_tokens" and v is not None:
+                    tally = by_input.setdefault(f"{field}={v}", [0, 0.0])
+                    tally[0] += 1
+                    tally[1] += score
+        lowest = sorted((t[1] / t[0], k) for k, t in by_input.items())[:TOP_CONTRIBUTORS]
+        return {"value": round(value, 4), "expected": round(expected, 4), "unit": "mean absolute error",
+                "lowest_scoring_inputs": [{"input": k, "mean_score": round(m, 4)} for m, k in lowest],
+                "exemplars": ring[-1].ids[: self.settings.exemplars]}
+
+
+class Variant:
+    """A variant (canary) against the baseline variant in the long window, on latency or on error rate."""
+
+    kind = "variant_regression"
+    detector = "variant_regression"
+
+    def __init__(self, metric: str, settings: DetectorSettings) -> None:
+        self.metric, self.settings = metric, settings
+        self.name = f"variant_{metric}"
+        self.signal = "variant.latency" if metric == "latency" else "variant.error.rate"
+        self.confirm = settings.episode.confirm_buckets
+
+    def make_detector(self) -> Detector:
+        return VariantRegression(self.metric, self.settings.baseline_variant)
+
+    def observe(self, ring: list[Bucket]) -> dict | None:
+        merged: dict = {}
+        for b in ring:
+            for variant, tally in b.variants.items():
+                into = merged.setdefault(variant, [0, 0, 0, 0.0, 0.0])
+                for i, v in enumerate(tally):
+                    into[i] += v
+        return merged if len(merged) > 1 else None
+
+    def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
+        variant, value, expected = detector.explain_one(x)
+        return {"value": value, "expected": expected, "variant": variant, "baseline_variant":
+                self.settings.baseline_variant, "unit": "seconds (geometric mean)" if self.metric == "latency" else
+                "error rate", "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][
+                    : self.settings.exemplars]}
+
+    def labels(self, x: dict, detector: Detector, series_labels: dict) -> dict:
+        return {**series_labels, "app.variant": detector.explain_one(x)[0]}
+
+
+class SloBurn:
+    """Multi-window burn rate of one declared SLO (``detectors.slo_burn``)."""
+
+    kind = "slo_burn"
+    detector = "slo_burn"
+    confirm = 1
+
+    def __init__(self, index: int, slo: SloSettings, settings: DetectorSettings) -> None:
+        self.index, self.slo, self.settings = index, slo, settings
+        self.name = self.signal = f"slo.{slo.name}"
+
+    def make_detector(self) -> Detector:
+        slo, episode = self.slo, self.settings.episode
+        return BurnRate(slo.objective, self.settings.bucket_s, (slo.fast_long_s, slo.fast_short_s, slo.fast_burn),
+                        (slo.slow_long_s, slo.slow_short_s, slo.slow_burn), episode.fire_score, episode.critical_score)
+
+    def observe(self, ring: list[Bucket]) -> tuple[int, int]:
+        return ring[-1].slo_bad[self.index], ring[-1].calls
+
+    def describe(self, x: tuple[int, int], detector: Detector, ring: list[Bucket]) -> dict:
+        burn, threshold = detector.explain_one(x)
+        return {"value": round(burn, 3), "expected": threshold, "unit": "burn rate (short fast window)",
+                "objective": self.slo.objective, "exemplars": ring[-1].error_ids[: self.settings.exemplars]}

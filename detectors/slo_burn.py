@@ -1,0 +1,83 @@
+"""SLO burn rate, in the manner of the Google SRE workbook: multi-window, multi-burn-rate.
+
+An SLO says ``objective`` of calls are good. The burn rate is the bad fraction over the error budget (1 - objective).
+It pages when both a long and a short window burn fast (default 1 h and 5 min at 14.4x: 2 % of a 30-day budget in an
+hour) and warns on a slower burn over longer windows (6 h and 30 min at 6x). Windows are exponentially weighted with
+the same lengths, so the state is a few numbers, not hours of buckets. The observation is one bucket's
+``(bad, calls)``; the detector records it on ``learn_one``. The score is ``level`` for a slow burn exactly at its
+threshold and ``critical`` for a fast one, so the episode's usual score thresholds give warning and critical.
+
+>>> d = BurnRate(objective=0.99, bucket_s=15)
+>>> for _ in range(1000):
+...     d.learn_one((0, 100))
+>>> d.score_one((0, 100))
+0.0
+>>> for _ in range(200):
+...     d.learn_one((30, 100))
+>>> d.score_one((30, 100)) >= 0.9999999, round(d.explain_one((30, 100))[0], 1)
+(True, 30.0)
+"""
+from __future__ import annotations
+
+import math
+import random
+
+MIN_CALLS = 20.0
+
+
+class BurnRate:
+    def __init__(self, objective: float = 0.99, bucket_s: float = 15.0, fast: tuple = (3600.0, 300.0, 14.4),
+                 slow: tuple = (21600.0, 1800.0, 6.0), level: float = 0.9999, critical: float = 0.9999999) -> None:
+        self.objective = objective
+        self.bucket_s = bucket_s
+        self.fast = tuple(fast)
+        self.slow = tuple(slow)
+        self.level = level
+        self.critical = critical
+        self._fast_weight = math.log(1.0 - critical) / math.log(1.0 - level)
+        self._windows = sorted({fast[0], fast[1], slow[0], slow[1]})
+        self._decay = [math.exp(-bucket_s / w) for w in self._windows]
+        #: per window, EW sums of bad and of all calls
+        self.bad = [0.0] * len(self._windows)
+        self.calls = [0.0] * len(self._windows)
+
+    def learn_one(self, x: tuple[float, float]) -> None:
+        bad, calls = x
+        for i, decay in enumerate(self._decay):
+            self.bad[i] = self.bad[i] * decay + bad
+            self.calls[i] = self.calls[i] * decay + calls
+
+    def _burns(self, x: tuple[float, float]) -> dict[float, float]:
+        bad, calls = x
+        budget = 1.0 - self.objective
+        out = {}
+        for i, decay in enumerate(self._decay):
+            b, c = self.bad[i] * decay + bad, self.calls[i] * decay + calls
+            out[self._windows[i]] = (b / c) / budget if c >= MIN_CALLS else 0.0
+        return out
+
+    def _ratios(self, x) -> tuple[float, float]:
+        burns = self._burns(x)
+        fast = min(burns[self.fast[0]], burns[self.fast[1]]) / self.fast[2]
+        slow = min(burns[self.slow[0]], burns[self.slow[1]]) / self.slow[2]
+        return fast, slow
+
+    def score_one(self, x: tuple[float, float]) -> float:
+        """``1 - (1 - level) ** r``, r the burn/threshold ratio (the fast one weighted to reach ``critical`` at 1)."""
+        fast, slow = self._ratios(x)
+        r = max(slow, fast * self._fast_weight)
+        return 1.0 - (1.0 - self.level) ** r if r > 0 else 0.0
+
+    def explain_one(self, x: tuple[float, float]) -> tuple[float, float]:
+        """``(burn rate over the short fast window, the fast threshold)``."""
+        return self._burns(x)[self.fast[1]], self.fast[2]
+
+    @classmethod
+    def labelled_stream(cls, seed: int) -> list[tuple[tuple[float, float], bool]]:
+        rng = random.Random(seed)
+        out = []
+        for i in range(600):
+            bad_p = 0.25 if 400 <= i < 480 else 0.002
+            calls = rng.randint(80, 120)
+            out.append(((sum(rng.random() < bad_p for _ in range(calls)), calls), 420 <= i < 480))
+        return out

@@ -1,0 +1,133 @@
+"""A worker as users run it: ``inferwatch worker`` in its own process, against the session's real Kafka and Redis."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from streams.config import load_settings
+
+
+class WorkerProcess:
+    def __init__(self, config: Path, log: Path, role: str = "detect") -> None:
+        self.config, self.log, self.role = config, log, role
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        handle = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker", "--role", self.role],
+            stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to commit offsets or checkpoint, like a crashed host."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def pipeline_config(tmp_path, kafka_bootstrap, redis_url):
+    """A config file with topics and a consumer group of this test's own, on the session's broker and Redis."""
+    run = uuid.uuid4().hex[:8]
+    config = {
+        "kafka": {"bootstrap": kafka_bootstrap, "telemetry_topic": f"t-{run}.telemetry",
+                  "anomalies_topic": f"t-{run}.anomalies", "dlq_topic": f"t-{run}.dlq",
+                  "group_id": f"g-{run}", "partitions": 2},
+        "redis": {"url": redis_url},
+        "state": {"checkpoint_interval_s": 1.0, "signing_key": "test-signing-key-0123456789"},
+    }
+    path = tmp_path / "inferwatch.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def settings(pipeline_config):
+    return load_settings(pipeline_config, env={})
+
+
+@pytest.fixture
+def workers(tmp_path, pipeline_config):
+    started: list[WorkerProcess] = []
+
+    def start(role: str = "detect") -> WorkerProcess:
+        worker = WorkerProcess(pipeline_config, tmp_path / f"worker-{len(started)}.log", role).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def read_topic(bootstrap: str, topic: str, *, until, timeout_s: float = 120.0) -> list:
+    """Read ``topic`` from the beginning until ``until(messages)`` is true; fail after ``timeout_s``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    messages: list = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                messages.append(msg)
+            if until(messages):
+                return messages
+    finally:
+        consumer.close()
+    raise AssertionError(f"timed out after {timeout_s}s reading {topic}: {len(messages)} messages")
+
+
+def read_all(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list:
+    """Everything in ``topic`` right now (up to each partition's end offset)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+    total = sum(ends.values())
+    return read_topic(bootstrap, topic, until=lambda ms: len(ms) >= total, timeout_s=timeout_s)
+
+
+def decode_records(messages: list) -> list[dict]:
+    return [orjson.loads(m.value()) for m in messages]
+
+
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    """Sum of the group's committed offsets; the coordinator may move while workers come and go, so retry."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        for attempt in range(20):
+            try:
+                offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+                return sum(max(tp.offset, 0) for tp in offsets)
+            except KafkaException:
+                time.sleep(0.25)
+        raise AssertionError(f"could not read committed offsets of {group}")
+    finally:
+        consumer.close()

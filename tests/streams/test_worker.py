@@ -1,0 +1,137 @@
+"""Through the real broker: ``inferwatch worker`` turns a latency incident into an anomaly record, dead-letters bad
+input without stopping, and survives a SIGKILL without losing an anomaly."""
+from __future__ import annotations
+
+import random
+import time
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from detectors.engine import DetectionEngine
+from streams.pipeline import TelemetryPipeline
+from streams.producer import TelemetryProducer
+from streams.topics import ensure_topics
+from tests.streams.conftest import committed_total, decode_records, read_all, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
+T0 = 1_767_225_600_000_000_000
+LATENCY = "gen_ai.client.operation.duration"
+CHECKOUT = {"service.name": "checkout", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+SEARCH = {"service.name": "search", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet"}
+
+
+def traffic(minutes: int, spikes: list[tuple[int, int]], seed: int = 1) -> list[dict]:
+    """Two services at 4 calls/s each; checkout's latency is 6x its normal inside each (start, end) minute range."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(minutes * 60 * 4):
+        t = T0 + i * 250_000_000
+        minute = i // 240
+        for labels in (CHECKOUT, SEARCH):
+            slow = labels is CHECKOUT and any(a <= minute < b for a, b in spikes)
+            events.append({
+                "event.id": f"{labels['service.name']}-{i}", "time_unix_nano": t, **labels,
+                "gen_ai.operation.name": "chat", "error.type": None, "trace_id": f"tr-{labels['service.name']}-{i}",
+                "gen_ai.client.operation.duration": round(rng.gauss(0.9, 0.08) * (6 if slow else 1), 4),
+                "gen_ai.usage.input_tokens": rng.randint(300, 500), "gen_ai.usage.output_tokens": rng.randint(80, 120),
+            })
+    return events
+
+
+def publish(settings, events: list[dict], batch_size: int = 20) -> None:
+    producer = TelemetryProducer(settings.kafka.bootstrap, settings.kafka.telemetry_topic, batch_size=batch_size)
+    for event in events:
+        producer.send(event)
+    producer.flush()
+
+
+def latency_records(records: list[dict], service: str) -> list[dict]:
+    return [r for r in records if r["signal"] == LATENCY and r["labels"].get("service.name") == service]
+
+
+def test_latency_incident_becomes_an_anomaly_and_bad_input_is_dead_lettered(settings, workers):
+    ensure_topics(settings.kafka)
+    events = traffic(minutes=40, spikes=[(30, 34)])
+    bad = [b"{not json", orjson.dumps({"event.id": "no-time", "service.name": "checkout"}), b"[1, 2]"]
+    publish(settings, events[: len(events) // 2])
+    raw = Producer({"bootstrap.servers": settings.kafka.bootstrap})
+    for value in bad:
+        raw.produce(settings.kafka.telemetry_topic, value=value, key=b"checkout")
+    raw.flush()
+    publish(settings, events[len(events) // 2:])  # the incident comes after the bad input, on the same partition
+
+    workers("detect")
+    anomalies = read_topic(settings.kafka.bootstrap, settings.kafka.anomalies_topic,
+                           until=lambda ms: latency_records(decode_records(ms), "checkout"))
+    record = latency_records(decode_records(anomalies), "checkout")[0]
+    assert {k: record["labels"][k] for k in CHECKOUT} == CHECKOUT
+    assert record["kind"] == "threshold" and record["severity"] in ("warning", "critical")
+    assert 0.8 < float(record["expected"]) < 1.0, "the baseline is the normal latency"
+    assert record["value"] > 1.5 * float(record["expected"]) and 0 <= record["score"] <= 1
+    assert T0 + 30 * 60 * 10**9 <= record["time_unix_nano"] <= T0 + 34 * 60 * 10**9, "detected in event time"
+    assert record["exemplars"] and record["fingerprint"]
+
+    dead = read_topic(settings.kafka.bootstrap, settings.kafka.dlq_topic, until=lambda ms: len(ms) >= 4)
+    reasons = {m.value(): dict(m.headers())["inferwatch.reason"].decode() for m in dead}
+    assert "not valid JSON" in reasons[b"{not json"]
+    assert "time_unix_nano" in reasons[orjson.dumps({"event.id": "no-time", "service.name": "checkout"})]
+    assert sum("event [" in r for r in reasons.values()) == 2, "each bad element of a batch is dead-lettered alone"
+
+    all_records = decode_records(read_all(settings.kafka.bootstrap, settings.kafka.anomalies_topic))
+    assert not latency_records(all_records, "search"), "the healthy service raised no latency anomaly"
+
+
+def offline_records(settings, events: list[dict], batch_size: int) -> list[dict]:
+    """The same messages through the same pipeline in-process: what a run without crashes produces."""
+    pipeline = TelemetryPipeline(DetectionEngine(settings.detectors))
+    return [r for start in range(0, len(events), batch_size)
+            for r in pipeline.handle(orjson.dumps(events[start:start + batch_size])).anomalies]
+
+
+def episodes(records: list[dict]) -> list[tuple[str, int]]:
+    """(fingerprint, event-time minute) of every episode opening."""
+    return sorted({(r["fingerprint"], r["time_unix_nano"] // (60 * 10**9)) for r in records
+                   if r.get("status", "firing") == "firing"})
+
+
+def unmatched(wanted: list[tuple[str, int]], found: list[tuple[str, int]], slack_min: int = 2) -> list:
+    return [(fp, m) for fp, m in wanted if not any(fp == f and abs(m - n) <= slack_min for f, n in found)]
+
+
+def test_sigkill_mid_stream_resumes_without_losing_an_anomaly_or_warming_up_again(settings, workers):
+    """Part one teaches the baseline; the worker is SIGKILLed while it consumes part two, whose incident starts
+    one minute in: a restarted worker that had to warm up again would miss it."""
+    ensure_topics(settings.kafka)
+    events = traffic(minutes=90, spikes=[(20, 23), (46, 49)])
+    split = next(i for i, e in enumerate(events) if e["time_unix_nano"] >= T0 + 45 * 60 * 10**9)
+    topic, group, bootstrap = settings.kafka.telemetry_topic, settings.kafka.group_id, settings.kafka.bootstrap
+    publish(settings, events[:split])
+    first_part = committed_target = len(read_all(bootstrap, topic))
+
+    first = workers("detect")
+    deadline = time.monotonic() + 120
+    while committed_total(bootstrap, group, topic, 2) < committed_target:
+        assert time.monotonic() < deadline, first.log_tail()
+        time.sleep(0.1)
+    time.sleep(2 * settings.state.checkpoint_interval_s)  # the baseline is checkpointed
+    publish(settings, events[split:])
+    first.kill()
+    total = len(read_all(bootstrap, topic))
+    killed_at = committed_total(bootstrap, group, topic, 2)
+    assert first_part <= killed_at < total, "the kill must land mid-stream for this test to mean anything"
+
+    workers("detect")
+    deadline = time.monotonic() + 180
+    while committed_total(bootstrap, group, topic, 2) < total:
+        assert time.monotonic() < deadline, "restarted worker did not finish the stream"
+        time.sleep(0.5)
+
+    online = episodes(decode_records(read_all(bootstrap, settings.kafka.anomalies_topic)))
+    checkout = [e for e in events if e["service.name"] == "checkout"]
+    search = [e for e in events if e["service.name"] == "search"]
+    expected = episodes(offline_records(settings, checkout, 20) + offline_records(settings, search, 20))
+    assert any(46 <= m - T0 // (60 * 10**9) < 49 for _, m in expected), "a clean run detects the second incident"
+    assert not unmatched(expected, online), "anomalies lost across the crash (or the restart warmed up again)"
+    assert not unmatched(online, expected), "the crash produced anomalies a clean run does not"
