@@ -149,6 +149,8 @@ class AlertingSettings:
     recheck_s: float = 5.0
     #: audit entries kept per alert
     audit_max: int = 1000
+    #: how long a resolved alert (state, audit, delivery records) is kept in Redis
+    retention_s: float = 30 * 86400.0
     default_policy: str = "default"
     targets: dict[str, TargetSettings] = field(default_factory=_default_targets)
     policies: dict[str, PolicySettings] = field(default_factory=_default_policies)

@@ -2,7 +2,7 @@
 
 Two halves, each readable top to bottom:
 
-* ``evaluate`` runs ``STEPS`` on one alert, in this order: resolve (manual request or quiet period, unless flapping
+* ``evaluate`` runs ``steps`` on one alert, in this order: resolve (manual request or quiet period, unless flapping
   holds it open) -> acknowledgement expiry -> pending to firing (routing) -> escalation timer -> mute (silences,
   inhibition) -> page the current level. The result is committed atomically with its outbox entries (``AlertStore.
   transact``), so a step is taken once even with several engine instances.
@@ -64,7 +64,7 @@ class Engine:
         self.router = Router(settings)
         self.inhibitor = Inhibitor(settings)
         #: the decision pipeline, in order; each step reads and updates the alert and the Change
-        self.STEPS: tuple[Callable[[Alert, Change, TickContext], None], ...] = (
+        self.steps: tuple[Callable[[Alert, Change, TickContext], None], ...] = (
             self._resolve, self._expire_ack, self._promote, self._escalate, self._mute, self._page)
 
     # ------------------------------------------------------------------ deciding
@@ -79,7 +79,7 @@ class Engine:
 
     def evaluate(self, alert: Alert, ctx: TickContext) -> Change:
         change = Change(alert)
-        for step in self.STEPS:
+        for step in self.steps:
             step(alert, change, ctx)
         change.due_at = self._next_wakeup(alert, ctx.now)
         return change
@@ -211,7 +211,7 @@ class Engine:
         self._announce(alert, change, now, "resolved", "resolve", actor)
 
     def _announce(self, alert: Alert, change: Change, now: float, event: str, action: str, actor: str,
-                  exclude: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+                  exclude: frozenset[str] | set[str] = frozenset()) -> None:
         """Queue an update/resolve of what each already-paged target got this episode."""
         alert.transitions += 1
         for target, first_key in sorted(alert.first_page.items()):

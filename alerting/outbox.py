@@ -48,12 +48,17 @@ return claimed
 # finish (sent/failed/skipped) or requeue (queued) an entry, but only if this owner still holds the claim
 SETTLE_LUA = """
 local h, due, audit = KEYS[1], KEYS[2], KEYS[3]
-local owner, status, next_at, key, field, value, now, audit_line, audit_max, refund =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local owner, status, next_at, key, field, value, now, audit_line, audit_max, refund, retention =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
 if redis.call('HGET', h, 'status') ~= 'sending' or redis.call('HGET', h, 'owner') ~= owner then return 0 end
 redis.call('HSET', h, 'status', status, field, value, 'settled_at', now)
 if refund == '1' then redis.call('HINCRBY', h, 'attempts', -1) end
-if status == 'queued' then redis.call('ZADD', due, next_at, key) else redis.call('ZREM', due, key) end
+if status == 'queued' then
+  redis.call('ZADD', due, next_at, key)
+else
+  redis.call('ZREM', due, key)
+  redis.call('EXPIRE', h, retention)
+end
 if audit_line ~= '' then
   redis.call('RPUSH', audit, audit_line)
   redis.call('LTRIM', audit, -tonumber(audit_max), -1)
@@ -94,8 +99,10 @@ class OutboxEntry:
 
 
 class Outbox:
-    def __init__(self, client: redis.Redis, prefix: str, audit_max: int = 1000) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, audit_max: int = 1000,
+                 retention_s: float = 30 * 86400.0) -> None:
         self.redis = client
+        self.retention_s = retention_s
         self.prefix = f"{prefix}outbox:"
         self.due_key = f"{prefix}outbox-due"
         self.audit_prefix = f"{prefix}audit:"
@@ -133,5 +140,5 @@ class Outbox:
         line = json.dumps({"t": now, **audit}) if audit else ""
         done = self._settle(keys=[self.prefix + entry.key, self.due_key, self.audit_prefix + entry.fingerprint],
                             args=[owner, status, repr(next_at), entry.key, field_name, value, repr(now), line,
-                                  self.audit_max, "1" if refund else "0"])
+                                  self.audit_max, "1" if refund else "0", int(self.retention_s)])
         return bool(done)

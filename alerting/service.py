@@ -24,7 +24,7 @@ from alerting.metrics import AlertingMetrics
 from alerting.notifiers import Notifier, build_notifiers
 from alerting.outbox import Outbox
 from alerting.runbooks import RunbookError, RunbookLibrary
-from alerting.silences import SilenceStore
+from alerting.silences import Silence, SilenceStore
 from alerting.store import AlertStore
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ class AlertingService:
         self.redis = client
         self.clock = clock
         self.metrics = metrics or AlertingMetrics()
-        self.outbox = Outbox(client, settings.key_prefix, settings.audit_max)
-        self.store = AlertStore(client, settings.key_prefix, self.outbox, settings.audit_max)
+        self.outbox = Outbox(client, settings.key_prefix, settings.audit_max, settings.retention_s)
+        self.store = AlertStore(client, settings.key_prefix, self.outbox, settings.audit_max, settings.retention_s)
         self.silences = SilenceStore(client, settings.key_prefix)
         self.engine = Engine(settings, self.store, self.outbox, self.silences, notifiers, runbooks, self.metrics,
                              instance)
@@ -99,8 +99,26 @@ class AlertingService:
         """Resolve by hand; the resolve goes to every target paged in this episode. False if not active."""
         return self.engine.resolve(fingerprint, actor, self.clock() if now is None else now)
 
+    def add_silence(self, matchers: dict[str, str], starts_at: float, ends_at: float, comment: str,
+                    created_by: str) -> Silence:
+        return self.silences.add(matchers, starts_at, ends_at, comment, created_by)
+
+    def expire_silence(self, silence_id: str, now: float | None = None) -> bool:
+        """End a silence; the alerts it muted are looked at on the next tick (and paged if still active)."""
+        now = self.clock() if now is None else now
+        if not self.silences.expire(silence_id, now):
+            return False
+        self.store.wake_active(now)
+        return True
+
     def close(self) -> None:
         self.redis.close()
+
+    def __enter__(self) -> "AlertingService":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def parse_record(record: Mapping[str, Any]) -> tuple[str, int, str, str]:

@@ -39,6 +39,9 @@ if status == 'resolved' then
 end
 redis.call('HSET', seen, 'last_seen', now, 'record', record)
 if not is_active then
+  redis.call('PERSIST', alert)
+  redis.call('PERSIST', seen)
+  redis.call('PERSIST', audit)
   local episode = redis.call('HINCRBY', alert, 'episode', 1)
   local opens = redis.call('HGET', alert, 'opens') or ''
   if opens ~= '' then opens = opens .. ',' end
@@ -100,11 +103,13 @@ class Change:
 
 
 class AlertStore:
-    def __init__(self, client: redis.Redis, prefix: str, outbox: Outbox, audit_max: int = 1000) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, outbox: Outbox, audit_max: int = 1000,
+                 retention_s: float = 30 * 86400.0) -> None:
         self.redis = client
         self.prefix = prefix
         self.outbox = outbox
         self.audit_max = audit_max
+        self.retention_s = retention_s
         self._ingest = client.register_script(INGEST_LUA)
 
     def key(self, kind: str, fp: str = "") -> str:
@@ -130,6 +135,12 @@ class AlertStore:
     def recent(self, limit: int = 100) -> list[Alert]:
         fps = [m.decode() for m in self.redis.zrevrange(self.key("index"), 0, limit - 1)]
         return [a for a in (self.load(fp) for fp in fps) if a is not None]
+
+    def wake_active(self, now: float) -> None:
+        """Make every unresolved alert due now (after a change that may unmute them, such as an expired silence)."""
+        fps = list(self.redis.smembers(self.key("active")))
+        if fps:
+            self.redis.zadd(self.key("due"), {fp: now for fp in fps})
 
     def due(self, now: float, limit: int = 500) -> list[str]:
         return [m.decode() for m in self.redis.zrangebyscore(self.key("due"), "-inf", now, start=0, num=limit)]
@@ -170,10 +181,16 @@ class AlertStore:
         pipe.hset(self.key("alert", fp), mapping={
             "state": a.state, "severity": a.severity, "resolve_requested": repr(a.resolve_requested) if a.resolve_requested else "", "opens": ",".join(repr(t) for t in a.opens), "doc": a.doc()})
         pipe.hincrby(self.key("alert", fp), "version", 1)
+        kept = (self.key("alert", fp), self.key("seen", fp), self.key("audit", fp))
         if a.active:
             pipe.sadd(self.key("active"), fp)
-        else:
+            for key in kept:
+                pipe.persist(key)
+        else:  # a resolved alert is kept for the record, then forgotten
             pipe.srem(self.key("active"), fp)
+            for key in kept:
+                pipe.expire(key, int(self.retention_s))
+            pipe.zremrangebyscore(self.key("index"), "-inf", now - self.retention_s)
         if change.due_at is None:
             pipe.zrem(self.key("due"), fp)
         else:

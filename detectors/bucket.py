@@ -44,17 +44,18 @@ class Bucket:
 
     __slots__ = (
         "calls", "errors", "error_types", "flags", "flag_ids", "stage_sums", "stage_n", "categories", "contributors",
-        "variants", "evals", "outcomes", "feedback_n", "feedback_sum", "slo_bad", "slow", "error_ids", "ids",
+        "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad", "slow", "error_ids", "ids",
         "_stage_fields", "_categorical", "_contributor_fields", "_slo_latency",
         *(f"{name}_{part}" for name, _, _ in NUMERIC for part in ("n", "log")),
     )
 
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
-                 slo_latency: list[float]) -> None:
+                 slo_latency: list[float], negative_at_most: float = 0.0) -> None:
         self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
         self._categorical = categorical
         self._contributor_fields = contributors
         self._slo_latency = slo_latency
+        self._negative_at_most = negative_at_most
         self.calls = self.errors = 0
         self.error_types: dict = {}
         self.flags = [0] * len(SAFETY_FLAGS)
@@ -69,7 +70,7 @@ class Bucket:
         self.evals: dict = {}
         self.outcomes: list = []
         self.feedback_n = 0
-        self.feedback_sum = 0.0
+        self.feedback_negative = 0
         self.slo_bad = [0] * len(slo_latency)
         self.slow: list = []
         self.error_ids: list = []
@@ -80,7 +81,7 @@ class Bucket:
 
     def empty_like(self) -> "Bucket":
         return Bucket([f[10:-9] for f in self._stage_fields], self._categorical, self._contributor_fields,
-                      self._slo_latency)
+                      self._slo_latency, self._negative_at_most)
 
     def add(self, event: dict, exemplars: int) -> None:
         kind = event.get("event.kind", "llm_call")
@@ -88,7 +89,8 @@ class Bucket:
             self._add_call(event, exemplars)
         elif kind == "feedback":
             self.feedback_n += 1
-            self.feedback_sum += event["app.feedback.value"]
+            if event["app.feedback.value"] <= self._negative_at_most:
+                self.feedback_negative += 1
         results = event.get("app.evaluation.results")
         if results:
             for result in results:

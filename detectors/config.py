@@ -5,7 +5,7 @@ Every number a detector or the episode logic uses is named here with its default
 
 >>> s = DetectorSettings()
 >>> s.bucket_s, s.series_key[0], s.slos[0].name
-(15.0, 'service.name', 'latency-5s')
+(15.0, 'service.name', 'latency-10s')
 """
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ class BaselineSettings:
     warmup_buckets: int = 40
     #: half-life, in buckets, of the exponentially weighted baselines (follows slow change and daily rhythm)
     half_life_buckets: float = 120.0
+    #: half-lives, in buckets, of the request-rate forecast's level and slope (Holt): fast enough to ride the daily rhythm
+    traffic_half_life_buckets: float = 20.0
+    traffic_trend_half_life_buckets: float = 60.0
     #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
     max_refused_buckets: int = 120
+    #: points scored at or above this are not learned (a creeping level must not drag its own baseline along)
+    learn_below_score: float = 0.99
     #: floor of the baseline's standard deviation in log space (0.05 = 5 %), so a flat series is not infinitely touchy
     min_log_std: float = 0.05
 
@@ -99,13 +104,17 @@ class DetectorSettings:
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
     #: fields whose values are reported as contributors (who is behind a surge or burst)
     contributor_fields: list[str] = field(default_factory=lambda: ["app.tenant.id", "app.route", "app.variant"])
+    #: a feedback event whose ``app.feedback.value`` is at most this counts as negative (thumbs down = 0 or -1)
+    negative_feedback_at_most: float = 0.0
     baseline_variant: str = "stable"
     episode: EpisodeSettings = field(default_factory=EpisodeSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     rate: RateSettings = field(default_factory=RateSettings)
     slos: list[SloSettings] = field(default_factory=lambda: [
-        SloSettings(name="latency-5s", objective=0.99, latency_threshold_s=5.0),
+        SloSettings(name="latency-10s", objective=0.99, latency_threshold_s=10.0),
         SloSettings(name="errors", objective=0.99),
     ])
+    #: a categorical mix must move at least this much (total variation distance) to fire at full score
+    mix_min_effect: float = 0.2
     #: how data drift on a numeric input is tested: River's ADWIN on per-bucket means
     drift_delta: float = 0.0002

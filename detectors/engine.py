@@ -138,7 +138,8 @@ class DetectionEngine:
 
     def _new_bucket(self) -> Bucket:
         s = self.settings
-        return Bucket(s.stages, s.categorical_fields, s.contributor_fields, self._slo_latency)
+        return Bucket(s.stages, s.categorical_fields, s.contributor_fields, self._slo_latency,
+                      s.negative_feedback_at_most)
 
     def _open_series(self, key: tuple) -> tuple[Series, list[dict]]:
         store_key = json.dumps(key, separators=(",", ":"))
@@ -206,12 +207,15 @@ class DetectionEngine:
             "score": round(score, 8),
             "severity": episode.severity,
             "detector": signal.detector,
-            "fingerprint": fingerprint(signal.detector, signal.signal, series.labels),
+            "fingerprint": "",
             "exemplars": [],
             "status": status,
             "episode_started_unix_nano": episode.started_ns,
             "peak_score": round(episode.peak, 8),
         }
         if x is not None:
-            record.update(signal.describe(x, detector, series.ring))
+            described = signal.describe(x, detector, series.ring)
+            record["labels"].update(described.pop("labels", {}))
+            record.update(described)
+        record["fingerprint"] = fingerprint(signal.detector, signal.signal, record["labels"])
         return record

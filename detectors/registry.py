@@ -1,37 +1,56 @@
 """The one place that lists the detectors and the signals they watch. Adding a detector = one module + one line here.
 
 >>> sorted(DETECTORS)[:3]
-['adaptive_threshold', 'rare_rate', 'traffic_rate']
+['adaptive_threshold', 'adwin_drift', 'category_mix']
 >>> [s.name for s in build_signals(DetectorSettings(enabled=["latency", "errors"]))]
 ['latency', 'errors']
 """
 from __future__ import annotations
 
 from detectors.adaptive_threshold import AdaptiveThreshold
+from detectors.adwin_drift import AdwinDrift
+from detectors.category_mix import CategoryMixDrift
+from detectors.concept_drift import ConceptDrift
 from detectors.config import DetectorSettings
 from detectors.rare_rate import RareEventRate
-from detectors.signals import NumericThreshold, RareRate, Signal, Throughput, safety_signals
+from detectors.signals import (CategoryMix, InputDrift, OutcomeModel, RareRate, Signal, SloBurn, Throughput, Variant,
+                               outcome_signals, per_call, safety_signals)
+from detectors.slo_burn import BurnRate
 from detectors.traffic import TrafficRate
+from detectors.variant_regression import VariantRegression
 
 #: every detector class, by the name anomaly records carry in ``detector``
 DETECTORS: dict[str, type] = {
     "adaptive_threshold": AdaptiveThreshold,
     "rare_rate": RareEventRate,
     "traffic_rate": TrafficRate,
+    "category_mix": CategoryMixDrift,
+    "adwin_drift": AdwinDrift,
+    "concept_drift": ConceptDrift,
+    "variant_regression": VariantRegression,
+    "slo_burn": BurnRate,
 }
 
 
 def build_signals(settings: DetectorSettings) -> list[Signal]:
     """The signals every series is watched on, in a fixed order (records of one bucket come out in this order)."""
     signals: list[Signal] = [
-        NumericThreshold("latency", "gen_ai.client.operation.duration", 1e-3, "upper", settings),
-        NumericThreshold("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3, "upper", settings),
-        NumericThreshold("input_tokens", "gen_ai.usage.input_tokens", 1.0, "both", settings),
-        NumericThreshold("output_tokens", "gen_ai.usage.output_tokens", 1.0, "both", settings),
-        NumericThreshold("cost", "app.cost.usd", 1e-5, "upper", settings),
+        per_call("latency", "gen_ai.client.operation.duration", 1e-3, "upper", settings),
+        per_call("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3, "upper", settings),
+        per_call("input_tokens", "gen_ai.usage.input_tokens", 1.0, "both", settings),
+        per_call("output_tokens", "gen_ai.usage.output_tokens", 1.0, "both", settings),
+        per_call("cost", "app.cost.usd", 1e-5, "upper", settings),
         RareRate("errors", "error.rate", lambda b: b.errors, lambda b: b.error_ids, settings),
         *safety_signals(settings),
         Throughput(settings),
+        InputDrift("input_tokens", "gen_ai.usage.input_tokens", settings),
+        InputDrift("input_chars", "app.input.chars", settings),
+        *(CategoryMix(i, field, settings) for i, field in enumerate(settings.categorical_fields)),
+        *outcome_signals(settings),
+        OutcomeModel(settings),
+        Variant("latency", settings),
+        Variant("errors", settings),
+        *(SloBurn(i, slo, settings) for i, slo in enumerate(settings.slos)),
     ]
     names = [s.name for s in signals]
     unknown = sorted(set(settings.enabled) - set(names))

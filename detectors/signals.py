@@ -29,6 +29,8 @@ MIN_WINDOW_COUNT = 3
 TOP_CONTRIBUTORS = 3
 #: floor of the std of a window mean of scores in [0, 1] (evaluations, feedback)
 OUTCOME_MIN_STD = 0.02
+#: fewest scores in the window for their mean to be judged (a handful of scores is mostly noise)
+OUTCOME_MIN_COUNT = 10
 
 
 class Signal(Protocol):
@@ -42,13 +44,14 @@ class Signal(Protocol):
 
     def observe(self, ring: list[Bucket]) -> Any | None: ...
 
-    def describe(self, x: Any, detector: Detector, ring: list[Bucket]) -> dict: ...
+    def describe(self, x: Any, detector: Detector, ring: list[Bucket]) -> dict:
+        """Record fields: value, expected, exemplars and extras; ``labels`` here are added to the series labels."""
 
 
 def guarded(detector: Detector, settings: DetectorSettings) -> Detector:
     """The usual wrapping of a baseline: silent during warm-up, and it does not learn what it flags."""
     return LearnIfNormal(WarmUp(detector, settings.baseline.warmup_buckets),
-                         threshold=settings.episode.fire_score, patience=settings.baseline.max_refused_buckets)
+                         threshold=settings.baseline.learn_below_score, patience=settings.baseline.max_refused_buckets)
 
 
 def _window(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
@@ -89,9 +92,11 @@ class MeanThreshold:
 
     def __init__(self, name: str, signal: str, kind: str, side: str, count: Callable[[Bucket], float],
                  total: Callable[[Bucket], float], inverse: Callable[[float], float], min_std: float,
-                 exemplars: Callable[[Bucket], list], settings: DetectorSettings) -> None:
+                 exemplars: Callable[[Bucket], list], settings: DetectorSettings,
+                 min_count: int = MIN_WINDOW_COUNT) -> None:
         self.name, self.signal, self.kind, self.side, self.settings = name, signal, kind, side, settings
         self.count, self.total, self.inverse, self.min_std, self.exemplars = count, total, inverse, min_std, exemplars
+        self.min_count = min_count
         self.confirm = settings.episode.confirm_buckets
 
     def make_detector(self) -> Detector:
@@ -101,7 +106,7 @@ class MeanThreshold:
     def observe(self, ring: list[Bucket]) -> float | None:
         window = _window(ring, self.settings)
         n = sum(self.count(b) for b in window)
-        if n < MIN_WINDOW_COUNT:
+        if n < self.min_count:
             return None
         return sum(self.total(b) for b in window) / n
 
@@ -137,26 +142,27 @@ def per_call(name: str, field: str, offset: float, side: str, settings: Detector
                          settings.baseline.min_log_std, ids, settings)
 
 
-def outcome_signals(settings: DetectorSettings) -> list[MeanThreshold]:
-    """Drift of the outcome distributions themselves: evaluation scores and user feedback falling."""
+def outcome_signals(settings: DetectorSettings) -> list[Signal]:
+    """Drift of the outcome distributions themselves: evaluation scores falling, negative feedback rising."""
     return [
         MeanThreshold("evaluation_score", "evaluation.score", "concept_drift", "lower",
                       lambda b: sum(t[0] for t in b.evals.values()), lambda b: sum(t[1] for t in b.evals.values()),
-                      float, OUTCOME_MIN_STD, attrgetter("ids"), settings),
-        MeanThreshold("feedback", "feedback.value", "concept_drift", "lower", attrgetter("feedback_n"),
-                      attrgetter("feedback_sum"), float, OUTCOME_MIN_STD, attrgetter("ids"), settings),
+                      float, OUTCOME_MIN_STD, attrgetter("ids"), settings, min_count=OUTCOME_MIN_COUNT),
+        RareRate("feedback", "feedback.negative.rate", attrgetter("feedback_negative"), attrgetter("ids"), settings,
+                 trials=attrgetter("feedback_n"), kind="concept_drift"),
     ]
 
 
 class RareRate:
     """Count of a rare 0/1 outcome (errors, one safety flag) over calls in the window, against the learned rate."""
 
-    kind = "rate"
     detector = "rare_rate"
 
     def __init__(self, name: str, signal: str, count: Callable[[Bucket], int], ids: Callable[[Bucket], list],
-                 settings: DetectorSettings) -> None:
+                 settings: DetectorSettings, trials: Callable[[Bucket], int] = attrgetter("calls"),
+                 kind: str = "rate") -> None:
         self.name, self.signal, self.count, self.ids, self.settings = name, signal, count, ids, settings
+        self.trials, self.kind = trials, kind
         self.confirm = settings.episode.confirm_buckets
 
     def make_detector(self) -> Detector:
@@ -166,13 +172,13 @@ class RareRate:
 
     def observe(self, ring: list[Bucket]) -> tuple[int, int] | None:
         window = _window(ring, self.settings)
-        calls = sum(b.calls for b in window)
-        return (sum(self.count(b) for b in window), calls) if calls else None
+        trials = sum(self.trials(b) for b in window)
+        return (sum(self.count(b) for b in window), trials) if trials else None
 
     def describe(self, x: tuple[int, int], detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
         window = _window(ring, self.settings)
-        out = {"value": round(value, 6), "expected": round(expected, 6), "events": x[0], "calls": x[1],
+        out = {"value": round(value, 6), "expected": round(expected, 6), "events": x[0], "trials": x[1],
                "exemplars": [i for b in window for i in self.ids(b)][: self.settings.exemplars]}
         if self.name == "errors":
             mix: dict = {}
@@ -199,7 +205,9 @@ class Throughput:
         self._seconds = settings.window_buckets * settings.bucket_s
 
     def make_detector(self) -> Detector:
-        return guarded(TrafficRate("both", self.settings.baseline.half_life_buckets), self.settings)
+        base = self.settings.baseline
+        return guarded(TrafficRate("both", base.traffic_half_life_buckets, base.traffic_trend_half_life_buckets),
+                       self.settings)
 
     def observe(self, ring: list[Bucket]) -> float:
         return float(sum(b.calls for b in _window(ring, self.settings)))
@@ -256,7 +264,8 @@ class CategoryMix:
         self.confirm = settings.episode.confirm_buckets
 
     def make_detector(self) -> Detector:
-        return guarded(CategoryMixDrift(self.settings.baseline.half_life_buckets * 2), self.settings)
+        return guarded(CategoryMixDrift(self.settings.baseline.half_life_buckets * 2, self.settings.mix_min_effect),
+                       self.settings)
 
     def observe(self, ring: list[Bucket]) -> dict | None:
         counts: dict = {}
@@ -330,13 +339,10 @@ class Variant:
 
     def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
         variant, value, expected = detector.explain_one(x)
-        return {"value": value, "expected": expected, "variant": variant, "baseline_variant":
+        return {"value": value, "expected": expected, "labels": {"app.variant": variant}, "baseline_variant":
                 self.settings.baseline_variant, "unit": "seconds (geometric mean)" if self.metric == "latency" else
                 "error rate", "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][
                     : self.settings.exemplars]}
-
-    def labels(self, x: dict, detector: Detector, series_labels: dict) -> dict:
-        return {**series_labels, "app.variant": detector.explain_one(x)[0]}
 
 
 class SloBurn:

@@ -178,16 +178,8 @@ format_kafka_storage() {
 
 kafka_up() {
   local dir=$RUN_DIR/kafka pid started
-  if pid=$(service_pid kafka); then
-    [[ $(recorded_port kafka) == "$KAFKA_PORT" ]] \
-      || die "kafka is already running from $RUN_DIR on port $(recorded_port kafka), not $KAFKA_PORT: stop it first"
-    wait_until_answers kafka "$pid" "$KAFKA_PORT" "$KAFKA_START_TIMEOUT_S"
-    say "kafka: already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"
-    return
-  fi
-  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
-    ! port_answers "$port" || die "kafka: port $port on 127.0.0.1 is already in use by another process"
-  done
+  already_up kafka "$KAFKA_PORT" "$KAFKA_START_TIMEOUT_S" && return
+  refuse_ports_in_use kafka "$KAFKA_PORT" "$CONTROLLER_PORT"
   command -v java >/dev/null || die "kafka: java is needed: run scripts/install.sh"
   ensure_kafka_jars
   mkdir -p "$dir/data"
@@ -208,14 +200,8 @@ kafka_up() {
 
 redis_up() {
   local dir=$RUN_DIR/redis pid persistence started
-  if pid=$(service_pid redis); then
-    [[ $(recorded_port redis) == "$REDIS_PORT" ]] \
-      || die "redis is already running from $RUN_DIR on port $(recorded_port redis), not $REDIS_PORT: stop it first"
-    wait_until_answers redis "$pid" "$REDIS_PORT" "$REDIS_START_TIMEOUT_S"
-    say "redis: already running (pid $pid) on 127.0.0.1:$REDIS_PORT"
-    return
-  fi
-  ! port_answers "$REDIS_PORT" || die "redis: port $REDIS_PORT on 127.0.0.1 is already in use by another process"
+  already_up redis "$REDIS_PORT" "$REDIS_START_TIMEOUT_S" && return
+  refuse_ports_in_use redis "$REDIS_PORT"
   command -v redis-server >/dev/null || die "redis: redis-server is needed: run scripts/install.sh"
   case $REDIS_PERSIST in
     aof) persistence=(--appendonly yes) ;;
@@ -238,6 +224,23 @@ redis_up() {
 }
 
 # --- shared lifecycle ----------------------------------------------------------------------------------------
+
+# Succeeds, and says so, when the service already runs from this run dir on the port asked for.
+already_up() {
+  local service=$1 port=$2 timeout=$3 pid
+  pid=$(service_pid "$service") || return 1
+  [[ $(recorded_port "$service") == "$port" ]] \
+    || die "$service: already running from $RUN_DIR on port $(recorded_port "$service"), not $port: stop it first"
+  wait_until_answers "$service" "$pid" "$port" "$timeout"
+  say "$service: already running (pid $pid) on 127.0.0.1:$port"
+}
+
+refuse_ports_in_use() {
+  local service=$1 port
+  for port in "${@:2}"; do
+    ! port_answers "$port" || die "$service: port $port on 127.0.0.1 is already in use by another process"
+  done
+}
 
 # Waits until the service answers on its port; fails with the log tail if it dies or the time runs out.
 wait_until_answers() {

@@ -29,8 +29,8 @@ INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 def add_detection(app: faust.App, topics: Topics, detection: DetectionService, checkpoint_every_s: float) -> None:
     @app.agent(topics.telemetry, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        async for raw in stream:
-            await publish(topics, detection.handle(raw))
+        async for event in stream.events():
+            await publish(topics, detection.handle(event.value, event.message.partition))
 
     @app.timer(checkpoint_every_s, name="inferwatch.checkpoint")
     async def checkpoint() -> None:
@@ -42,8 +42,7 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, c
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        if revoked:
-            detection.hand_over()
+        detection.hand_over(tp.partition for tp in revoked if tp.topic == topics.telemetry.get_topic_name())
 
 
 async def publish(topics: Topics, outcome: Outcome) -> None:

@@ -10,12 +10,13 @@ import argparse
 import logging
 import sys
 
+from alerting import cli as alerting_cli
 from alerting import runbooks_cli
-from streams import demo, produce, worker
+from streams import demo, produce, replay, score, simulate, worker
 from streams.config import ConfigError, load_settings
 
 #: Explicit registry of command modules; adding a command is one module plus one line here.
-COMMANDS: list = [worker, produce, demo, runbooks_cli]
+COMMANDS: list = [worker, produce, simulate, replay, score, demo, *alerting_cli.COMMANDS, runbooks_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

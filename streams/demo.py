@@ -56,7 +56,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     telemetry_end = end_offsets(kafka.bootstrap, kafka.telemetry_topic)
 
     say(f"published {sent} events; starting `inferwatch worker`")
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"], env=os.environ.copy())
+    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "WARNING", "worker"],
+                              env=os.environ.copy())
     started = time.monotonic()
     try:
         caught_up = wait_for_offsets(kafka.bootstrap, kafka.group_id, kafka.telemetry_topic, telemetry_end,
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         say("the worker did not consume the workload in time")
         return 1
     records = read_range(kafka.bootstrap, kafka.anomalies_topic, anomalies_start, anomalies_end)
-    report = evaluate(records, incidents, duration_s)
+    report = evaluate(records, incidents, duration_s, start_ns=start_ns)
     say(f"worker consumed {sent} events in {elapsed:.1f}s ({sent / elapsed:,.0f} events/s incl. start-up); "
         f"{len(records)} anomaly records; {len(MALFORMED)} malformed messages sent to {kafka.dlq_topic}")
     print(report.table())

@@ -5,6 +5,8 @@ auto-creates topics would give them its default of one partition, which caps sca
 """
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -26,4 +28,20 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
+    wait_for_leaders(admin, wanted, timeout_s)
     return created
+
+
+def wait_for_leaders(admin: AdminClient, topics: list[str], timeout_s: float) -> None:
+    """A new topic answers NOT_LEADER until every partition has a leader; wait for that instead of failing."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        ready = all(name in metadata and metadata[name].error is None and metadata[name].partitions
+                    and all(p.leader >= 0 and p.error is None for p in metadata[name].partitions.values())
+                    for name in topics)
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {topics} have partitions without a leader after {timeout_s}s")
+        time.sleep(0.1)

@@ -313,3 +313,16 @@ def test_dry_run_target_goes_to_the_outbox_file(make_service, tmp_path, capsys):
     lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
     assert len(lines) == 1 and '"target": "slack (dry-run)"' in lines[0] and '"action": "send"' in lines[0]
     assert "slack (dry-run) send firing: [WARNING] gen_ai.client.operation.duration 4.2" in capsys.readouterr().out
+
+
+def test_a_resolved_alert_is_kept_for_the_retention_period_and_a_reopened_one_forever(make_service):
+    service = make_service(two_level_settings(retention_s=3600))
+    service.ingest(anomaly(0), now=T0)
+    service.tick(T0)
+    service.resolve(FP, "cli:bob", now=T0 + 1)
+    service.tick(T0 + 1)
+    keys = [service.store.key("alert", FP), service.store.key("seen", FP), service.store.key("audit", FP)]
+    assert all(0 < service.redis.ttl(k) <= 3600 for k in keys)
+    assert all(0 < service.redis.ttl(service.outbox.prefix + e.key) <= 3600 for e in service.outbox.entries(FP))
+    service.ingest(anomaly(1), now=T0 + 2)
+    assert all(service.redis.ttl(k) == -1 for k in keys)

@@ -1,0 +1,290 @@
+"""``inferwatch alerts …``, ``inferwatch silence …`` and ``inferwatch slack-actions``: humans acting on alerts.
+
+Every command works on the same Redis state as the worker; ``ack``/``resolve``/``test`` also run one engine tick so
+the resulting messages go out at once (safe next to running workers: deliveries are claimed atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import re
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from alerting.config import LevelSettings, PolicySettings, RouteSettings
+from alerting.service import AlertingService
+from alerting.slack_actions import make_server
+
+TEST_DETECTOR = "inferwatch-alerts-test"
+TEST_POLICY = "__alerts_test__"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` (a bare number is seconds) to seconds.
+
+    >>> parse_duration("2h"), parse_duration("90"), parse_duration("1.5d")
+    (7200.0, 90.0, 129600.0)
+    """
+    match = _DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 90s, 30m, 2h, 1d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_label(text: str) -> tuple[str, str]:
+    """``key=value``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
+
+
+_MATCHER_ARG = re.compile(r"^([^=!~]+)(=~|!~|!=|=)(.*)$")
+
+
+def parse_matcher(text: str) -> tuple[str, str]:
+    """``key=value``, ``key!=value``, ``key=~regex``, ``key!~regex`` to a matcher spec entry (see alerting.matchers).
+
+    >>> parse_matcher("service.name=checkout"), parse_matcher("kind=~rate|threshold"), parse_matcher("env!=dev")
+    (('service.name', 'checkout'), ('kind', '=~rate|threshold'), ('env', '!=dev'))
+    """
+    match = _MATCHER_ARG.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected key=value, key!=value, key=~regex or key!~regex, got {text!r}")
+    key, op, value = match.groups()
+    return key, value if op == "=" else op + value
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return f"cli:{args.by or getpass.getuser()}"
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _service(settings: Any, alerting: Any = None) -> AlertingService:
+    return AlertingService.from_settings(alerting or settings.alerting, settings.redis.url)
+
+
+class AlertsCommand:
+    @staticmethod
+    def add_parser(subparsers: argparse._SubParsersAction) -> None:
+        parser = subparsers.add_parser("alerts", help="list, inspect, acknowledge, resolve and test alerts")
+        sub = parser.add_subparsers(dest="alerts_command", required=True)
+        p = sub.add_parser("list", help="alerts by last change (active only unless --all)")
+        p.add_argument("--all", action="store_true", help="include resolved alerts")
+        p.add_argument("--limit", type=int, default=100)
+        p.set_defaults(run=AlertsCommand.list)
+        p = sub.add_parser("show", help="one alert with its full audit history")
+        p.add_argument("fingerprint")
+        p.set_defaults(run=AlertsCommand.show)
+        for name, fn in (("ack", AlertsCommand.ack), ("resolve", AlertsCommand.resolve)):
+            p = sub.add_parser(name, help=f"{'acknowledge' if name == 'ack' else 'resolve'} an alert")
+            p.add_argument("fingerprint")
+            p.add_argument("--by", help="who (default: your user name)")
+            p.set_defaults(run=fn)
+        p = sub.add_parser("test", help="send a synthetic alert through the whole pipeline, then resolve it")
+        p.add_argument("--target", action="append", default=[], help="page these targets (default: the routing)")
+        p.add_argument("--severity", choices=("info", "warning", "critical"), default="warning")
+        p.add_argument("--label", action="append", type=parse_label, default=[], help="extra series label k=v")
+        p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for deliveries (default 30)")
+        p.add_argument("--by", help="who (default: your user name)")
+        p.set_defaults(run=AlertsCommand.test)
+
+    @staticmethod
+    def list(args: argparse.Namespace, settings: Any) -> int:
+        with _service(settings) as service:
+            alerts = [a for a in service.store.recent(args.limit) if args.all or a.active]
+            print(f"{'STATE':<13}{'SEVERITY':<10}{'LVL':<4}{'LAST SEEN (UTC)':<21}{'SIGNAL':<36}FINGERPRINT / SERIES")
+            for a in alerts:
+                muted = " (muted)" if a.muted_by and a.active else ""
+                series = ", ".join(f"{k}={v}" for k, v in a.series.items())
+                print(f"{a.state + muted:<13}{a.severity:<10}{a.level:<4}{_when(a.last_seen):<21}"
+                      f"{str(a.record.get('signal', ''))[:35]:<36}{a.fingerprint}  {series}")
+            if not alerts:
+                print("no alerts" if args.all else "no active alerts (use --all for resolved ones)")
+            return 0
+
+    @staticmethod
+    def show(args: argparse.Namespace, settings: Any) -> int:
+        with _service(settings) as service:
+            alert = service.store.load(args.fingerprint)
+            if alert is None:
+                print(f"no alert with fingerprint {args.fingerprint!r}", file=sys.stderr)
+                return 1
+            r = alert.record
+            print(f"fingerprint  {alert.fingerprint}\nstate        {alert.state}"
+                  f"{' (flapping, held open)' if alert.flapping else ''}{'  muted by ' + alert.muted_by if alert.muted_by else ''}\n"
+                  f"severity     {alert.severity}\nepisode      {alert.episode} (opened {_when(alert.opened_at)})\n"
+                  f"policy       {alert.policy or '-'} level {alert.level} round {alert.round}\n"
+                  f"runbook      {alert.runbook_id or '-'}\nsignal       {r.get('kind')} {r.get('signal')} "
+                  f"value {r.get('value')} expected {r.get('expected')}\nseries       {alert.series}\n"
+                  f"records      {alert.count} (last {_when(alert.last_seen)})")
+            print("\nhistory:")
+            for line in service.store.audit(alert.fingerprint):
+                print(f"  {_when(line['t'])}  {line['actor']:<22} {line['event']:<18} {line.get('detail', '')}")
+            print("\ndeliveries:")
+            for e in service.outbox.entries(alert.fingerprint):
+                print(f"  {e.key:<60} {e.action:<8} {e.event:<13} {e.status:<8} attempts {e.attempts}"
+                      f"{'  ' + e.error if e.error and e.status != 'sent' else ''}")
+            return 0
+
+    @staticmethod
+    def ack(args: argparse.Namespace, settings: Any) -> int:
+        return AlertsCommand._act(args, settings, "acknowledge")
+
+    @staticmethod
+    def resolve(args: argparse.Namespace, settings: Any) -> int:
+        return AlertsCommand._act(args, settings, "resolve")
+
+    @staticmethod
+    def _act(args: argparse.Namespace, settings: Any, what: str) -> int:
+        with _service(settings) as service:
+            if not getattr(service, what)(args.fingerprint, _actor(args)):
+                alert = service.store.load(args.fingerprint)
+                why = "no such alert" if alert is None else f"it is {alert.state}"
+                print(f"cannot {what} {args.fingerprint}: {why}", file=sys.stderr)
+                return 1
+            service.tick()
+            print(f"{what}d {args.fingerprint}" if what == "resolve" else f"acknowledged {args.fingerprint}")
+            return 0
+
+    @staticmethod
+    def test(args: argparse.Namespace, settings: Any) -> int:
+        alerting = settings.alerting
+        if args.target:
+            unknown = [t for t in args.target if t not in alerting.targets]
+            if unknown:
+                print(f"unknown target(s): {', '.join(unknown)} (known: {', '.join(alerting.targets)})",
+                      file=sys.stderr)
+                return 2
+            alerting = dataclasses.replace(
+                alerting, policies={**alerting.policies, TEST_POLICY: PolicySettings([LevelSettings(args.target)])},
+                routes=[RouteSettings({"detector": TEST_DETECTOR}, TEST_POLICY), *alerting.routes])
+        fingerprint = f"inferwatch-test-{uuid.uuid4().hex[:10]}"
+        record = {"fingerprint": fingerprint, "time_unix_nano": time.time_ns(), "kind": "test",
+                  "signal": "inferwatch.alerts_test", "labels": {"service.name": "inferwatch-test", **dict(args.label)},
+                  "value": 1, "expected": 0, "score": 1.0, "severity": args.severity, "detector": TEST_DETECTOR,
+                  "exemplars": []}
+        with _service(settings, alerting) as service:
+            service.ingest(record)
+            ok = _settle(service, fingerprint, args.wait)
+            service.resolve(fingerprint, _actor(args))
+            ok = _settle(service, fingerprint, args.wait) and ok
+            for e in service.outbox.entries(fingerprint):
+                print(f"{e.target:<20} {e.action:<8} {e.status:<8} attempts {e.attempts}"
+                      f"{'  ' + e.error if e.error and e.status != 'sent' else ''}")
+            print(f"test alert {fingerprint}: {'delivered' if ok else 'NOT fully delivered'}"
+                  f" (details: inferwatch alerts show {fingerprint})")
+            return 0 if ok else 1
+
+
+def _settle(service: AlertingService, fingerprint: str, wait_s: float) -> bool:
+    """Tick until every outbox entry of the alert is settled; True if all were sent (or skipped)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        service.tick()
+        entries = service.outbox.entries(fingerprint)
+        if entries and all(e.status in ("sent", "failed", "skipped") for e in entries):
+            return all(e.status != "failed" for e in entries)
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+class SilenceCommand:
+    @staticmethod
+    def add_parser(subparsers: argparse._SubParsersAction) -> None:
+        parser = subparsers.add_parser("silence", help="mute pages of matching alerts for a while")
+        sub = parser.add_subparsers(dest="silence_command", required=True)
+        p = sub.add_parser("add", help="add a silence (or a maintenance window with --starts-in)")
+        p.add_argument("--match", action="append", type=parse_matcher, required=True,
+                       help="label matcher key=value (=~regex, !=value, !~regex); repeat for AND")
+        p.add_argument("--for", dest="duration", type=parse_duration, required=True, help="e.g. 2h, 30m")
+        p.add_argument("--starts-in", type=parse_duration, help="start later (maintenance window)")
+        p.add_argument("--comment", required=True)
+        p.add_argument("--by", help="who (default: your user name)")
+        p.set_defaults(run=SilenceCommand.add)
+        p = sub.add_parser("list", help="active and upcoming silences (--all: also expired)")
+        p.add_argument("--all", action="store_true")
+        p.set_defaults(run=SilenceCommand.list)
+        p = sub.add_parser("expire", help="end a silence now")
+        p.add_argument("id")
+        p.set_defaults(run=SilenceCommand.expire)
+
+    @staticmethod
+    def add(args: argparse.Namespace, settings: Any) -> int:
+        with _service(settings) as service:
+            start = time.time() + (args.starts_in or 0)
+            try:
+                silence = service.add_silence(dict(args.match), start, start + args.duration, args.comment,
+                                               _actor(args))
+            except ValueError as exc:
+                print(f"invalid silence: {exc}", file=sys.stderr)
+                return 2
+            print(f"silence {silence.id} until {_when(silence.ends_at)} UTC")
+            return 0
+
+    @staticmethod
+    def list(args: argparse.Namespace, settings: Any) -> int:
+        with _service(settings) as service:
+            now = time.time()
+            shown = [s for s in service.silences.all() if args.all or s.ends_at > now]
+            for s in shown:
+                status = "active" if s.active(now) else ("expired" if s.ends_at <= now else "upcoming")
+                matchers = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
+                print(f"{s.id}  {status:<8} {_when(s.starts_at)} -> {_when(s.ends_at)}  {matchers}  "
+                      f"by {s.created_by}: {s.comment}")
+            if not shown:
+                print("no silences")
+            return 0
+
+    @staticmethod
+    def expire(args: argparse.Namespace, settings: Any) -> int:
+        with _service(settings) as service:
+            if not service.expire_silence(args.id):
+                print(f"no silence {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"expired silence {args.id}")
+            return 0
+
+
+class SlackActionsCommand:
+    @staticmethod
+    def add_parser(subparsers: argparse._SubParsersAction) -> None:
+        p = subparsers.add_parser("slack-actions", help="serve the Slack interactivity endpoint (Ack/Resolve buttons)")
+        p.add_argument("--host", help="default: alerting.slack.actions_host")
+        p.add_argument("--port", type=int, help="default: alerting.slack.actions_port")
+        p.set_defaults(run=SlackActionsCommand.run)
+
+    @staticmethod
+    def run(args: argparse.Namespace, settings: Any) -> int:
+        slack = settings.alerting.slack
+        if not slack.signing_secret:
+            print("slack-actions: set SLACK_SIGNING_SECRET (alerting.slack.signing_secret) first", file=sys.stderr)
+            return 2
+        service = _service(settings)
+        server = make_server(service, slack.signing_secret, args.host or slack.actions_host,
+                             args.port or slack.actions_port)
+        host, port = server.server_address[:2]
+        print(f"slack-actions: listening on http://{host}:{port}/ (put it behind HTTPS as the app's Request URL)",
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+            service.close()
+        return 0
+
+
+#: the commands this package adds to ``inferwatch`` (streams.cli registers them)
+COMMANDS: list = [AlertsCommand, SilenceCommand, SlackActionsCommand]

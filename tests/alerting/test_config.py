@@ -1,0 +1,49 @@
+"""The ``alerting:`` config section: env overrides for secrets/endpoints, strict validation naming the field."""
+from __future__ import annotations
+
+import pytest
+
+from streams.config import ConfigError, load_settings, settings_from_mapping
+
+
+def test_secrets_and_endpoints_come_from_the_environment():
+    s = load_settings(env={"SLACK_BOT_TOKEN": "xoxb-1", "INFERWATCH_SLACK_API_URL": "http://127.0.0.1:9/api/",
+                           "PAGERDUTY_ROUTING_KEY": "rk", "SLACK_SIGNING_SECRET": "sig",
+                           "INFERWATCH_PAGERDUTY_EVENTS_URL": "https://events.eu.pagerduty.com"}).alerting
+    assert (s.slack.token, s.slack.api_url, s.slack.signing_secret) == ("xoxb-1", "http://127.0.0.1:9/api/", "sig")
+    assert (s.pagerduty.routing_key, s.pagerduty.events_url) == ("rk", "https://events.eu.pagerduty.com")
+
+
+def test_the_documented_routing_example_loads():
+    s = settings_from_mapping({"alerting": {
+        "targets": {"team-slack": {"type": "slack", "channel": "C0123"},
+                    "oncall": {"type": "pagerduty"},
+                    "payments-oncall": {"type": "pagerduty", "routing_key": "k2"}},
+        "policies": {"default": {"levels": [{"targets": ["team-slack"], "timeout_s": 600}, {"targets": ["oncall"]}]},
+                     "payments": {"levels": [{"targets": ["team-slack", "payments-oncall"]}], "repeat": True}},
+        "routes": [{"match": {"service.name": "payments", "severity": "critical"}, "policy": "payments"}],
+    }}).alerting
+    assert s.routes[0].policy == "payments" and s.policies["payments"].repeat
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"ack_expiry": 5}, "alerting.ack_expiry: unknown key"),
+    ({"targets": {"x": {"type": "email"}}}, "alerting.targets.x.type: must be one of"),
+    ({"policies": {"default": {"levels": [{"targets": ["nope"]}]}}},
+     "policies.default.levels[0].targets: unknown target 'nope'"),
+    ({"routes": [{"match": {"kind": "rate"}, "policy": "urgent"}]}, "routes[0].policy: unknown policy 'urgent'"),
+    ({"routes": [{"match": {"kind": "=~("}, "policy": "default"}]}, "routes[0].match.kind: invalid regular expr"),
+    ({"policies": {"default": {"levels": []}}}, "policies.default.levels: a policy needs at least one level"),
+    ({"retry": {"max_attempts": "many"}}, "alerting.retry.max_attempts: expected an integer"),
+])
+def test_bad_config_fails_naming_the_field(section, message):
+    with pytest.raises(ConfigError) as err:
+        settings_from_mapping({"alerting": section})
+    assert message in str(err.value)
+
+
+def test_secrets_do_not_appear_in_config_errors():
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"SLACK_BOT_TOKEN": "xoxb-very-secret", "PAGERDUTY_ROUTING_KEY": "rk-secret",
+                           "INFERWATCH_KAFKA_BOOTSTRAP": ""}, path="/nonexistent.yaml")
+    assert "xoxb-very-secret" not in str(err.value) and "rk-secret" not in str(err.value)

@@ -1,0 +1,75 @@
+"""The promises every detector in the registry keeps, checked on each one (a new detector is tested by being listed)."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from detectors.filters import WarmUp
+from detectors.registry import DETECTORS
+
+NAMES = sorted(DETECTORS)
+
+
+def _replay(detector, stream):
+    scores = []
+    for x, _ in stream:
+        scores.append(detector.score_one(x))
+        detector.learn_one(x)
+    return scores
+
+
+def test_every_detector_is_listed_with_a_labelled_stream():
+    for name, cls in DETECTORS.items():
+        stream = cls.labelled_stream(seed=1)
+        assert any(label for _, label in stream) and not all(label for _, label in stream), name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_are_in_unit_interval_and_score_one_changes_nothing(name):
+    cls = DETECTORS[name]
+    detector = cls()
+    for x, _ in cls.labelled_stream(seed=2):
+        before = pickle.dumps(detector)
+        score = detector.score_one(x)
+        assert 0.0 <= score <= 1.0
+        assert pickle.dumps(detector) == before, "score_one must not change the state"
+        detector.learn_one(x)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pickles_and_restores_identically(name):
+    cls = DETECTORS[name]
+    stream = cls.labelled_stream(seed=3)
+    half = len(stream) // 2
+    original = cls()
+    _replay(original, stream[:half])
+    restored = pickle.loads(pickle.dumps(original))
+    assert _replay(restored, stream[half:]) == _replay(original, stream[half:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_warm_up_keeps_it_silent(name):
+    cls = DETECTORS[name]
+    stream = cls.labelled_stream(seed=4)
+    detector = WarmUp(cls(), n=50)
+    assert all(score == 0.0 for score in _replay(detector, stream[:50]))
+    assert any(score > 0.0 for score in _replay(detector, stream[50:]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_beats_chance_on_its_labelled_stream(name):
+    """It alarms (score >= 0.9999) on the anomalies, hardly ever elsewhere: its alarms are mostly real, where
+    alarms at random would be right for only the anomalous share of points."""
+    cls = DETECTORS[name]
+    stream = cls.labelled_stream(seed=5)
+    warm = len(stream) // 4
+    scores = _replay(cls(), stream)[warm:]
+    labels = [label for _, label in stream][warm:]
+    anomalous = [s for s, label in zip(scores, labels) if label]
+    normal = [s for s, label in zip(scores, labels) if not label]
+    true_alarms = sum(s >= 0.9999 for s in anomalous)
+    false_alarms = sum(s >= 0.9999 for s in normal)
+    assert true_alarms >= 1
+    assert false_alarms <= 2
+    assert true_alarms > false_alarms
