@@ -11,6 +11,7 @@ Entry states: queued -> sending -> sent | failed | skipped; a retryable failure 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -129,7 +130,8 @@ class Outbox:
 
     def entries(self, fingerprint: str | None = None) -> list[OutboxEntry]:
         """Every entry (optionally of one alert); for the CLI and tests, not for the hot path."""
-        found = [self.get(k.decode()[len(self.prefix):]) for k in self.redis.scan_iter(match=self.prefix + "*")]
+        pattern = self.prefix + (re.sub(r"([*?\[\]\\])", r"\\\1", fingerprint) + "/*" if fingerprint else "*")
+        found = [self.get(k.decode()[len(self.prefix):]) for k in self.redis.scan_iter(match=pattern)]
         return sorted((e for e in found if e and (fingerprint is None or e.fingerprint == fingerprint)),
                       key=lambda e: (e.created_at, e.key))
 

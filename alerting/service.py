@@ -1,8 +1,9 @@
 """The escalation engine's front door for the worker: ``ingest`` anomaly records, ``tick`` the clock.
 
 ``ingest`` is Redis only (one Lua call): it never waits on Slack or PagerDuty, so a detection loop can call it inline.
-``tick`` does the wall-clock work (timers, ack expiry, auto-resolve, and delivering the outbox). Neither raises:
-a failure is logged with the alert it concerns and counted in ``inferwatch_alerting_errors_total{reason}``.
+``tick`` does the wall-clock work (timers, ack expiry, auto-resolve, and delivering the outbox). A failure is logged
+with the alert it concerns and counted in ``inferwatch_alerting_errors_total{reason}``; ``tick`` never raises and
+``ingest`` raises only when Redis is unreachable (so the record can be retried rather than lost).
 
 Delivery guarantee: every decided message is delivered at least once per idempotency key and, where the provider
 lets us check or dedup (Slack message metadata, PagerDuty dedup_key, outbox file), exactly once.
@@ -67,7 +68,12 @@ class AlertingService:
                    AlertingMetrics(registry), clock, instance)
 
     def ingest(self, record: Mapping[str, Any], now: float | None = None) -> None:
-        """Apply one anomaly record; duplicates (same or older event time for the fingerprint) change nothing."""
+        """Apply one anomaly record; duplicates (same or older event time for the fingerprint) change nothing.
+
+        Raises only ``redis.RedisError`` (Redis unreachable), after logging and counting it, so the consumer can
+        retry the record instead of committing past it; a record is applied atomically or not at all, so retrying
+        is safe. Invalid records and any other failure are logged, counted and dropped.
+        """
         try:
             fp, event_ns, status, severity = parse_record(record)
             now = self.clock() if now is None else now
@@ -76,6 +82,10 @@ class AlertingService:
         except InvalidRecord as exc:
             log.warning("alerting: ignoring anomaly record: %s", exc)
             self.metrics.errors.labels(reason="invalid_record").inc()
+        except redis.RedisError as exc:
+            log.error("alerting: Redis unavailable while ingesting fingerprint %r: %s", record.get("fingerprint"), exc)
+            self.metrics.errors.labels(reason=f"ingest:{type(exc).__name__}").inc()
+            raise
         except Exception as exc:
             fp = record.get("fingerprint") if isinstance(record, Mapping) else None
             log.exception("alerting: ingest failed for fingerprint %r", fp)

@@ -45,4 +45,4 @@ class AdwinDrift:
     @classmethod
     def labelled_stream(cls, seed: int) -> list[tuple[float, bool]]:
         rng = random.Random(seed)
-        return [(rng.gauss(6.3 if i >= 300 else 6.0, 0.05), 300 <= i < 320) for i in range(400)]
+        return [(rng.gauss(6.3 if i >= 300 else 6.0, 0.05), 300 <= i < 360) for i in range(400)]

@@ -48,10 +48,13 @@ class LearnIfNormal:
         self.refused = 0
 
     def learn_one(self, x: Any) -> None:
-        if self.detector.score_one(x) >= self.threshold and self.refused < self.patience:
+        anomalous = self.detector.score_one(x) >= self.threshold
+        if anomalous and self.refused < self.patience:
             self.refused += 1
             return
-        self.refused = 0
+        # past its patience it learns every point until a normal one comes: the level has moved for good
+        if not anomalous:
+            self.refused = 0
         self.detector.learn_one(x)
 
     def score_one(self, x: Any) -> float:

@@ -77,7 +77,7 @@ class BurnRate:
         rng = random.Random(seed)
         out = []
         for i in range(600):
-            bad_p = 0.25 if 400 <= i < 480 else 0.002
+            bad_p = 0.5 if i >= 400 else 0.002
             calls = rng.randint(80, 120)
-            out.append(((sum(rng.random() < bad_p for _ in range(calls)), calls), 420 <= i < 480))
+            out.append(((sum(rng.random() < bad_p for _ in range(calls)), calls), i >= 420))
         return out

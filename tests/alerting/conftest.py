@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import tempfile
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlparse
 
@@ -24,6 +26,8 @@ from alerting.notifiers import InMemoryNotifier, Notifier
 from alerting.service import AlertingService
 
 T0 = 1_800_000_000.0
+#: console/outbox fallbacks in tests write here, never to the checkout's .run/
+TEST_OUTBOX = Path(tempfile.mkdtemp(prefix="inferwatch-alerting-tests-")) / "outbox.jsonl"
 
 
 @dataclass
@@ -212,6 +216,7 @@ def two_level_settings(**overrides: Any) -> AlertingSettings:
     base: dict[str, Any] = dict(
         targets={"slack": TargetSettings(type="slack", channel="C0ALERTS"), "pagerduty": TargetSettings(type="pagerduty")},
         policies={"default": PolicySettings(levels=[LevelSettings(["slack"], 600), LevelSettings(["pagerduty"])])},
+        outbox_path=str(TEST_OUTBOX),
     )
     base.update(overrides)
     return AlertingSettings(**base)

@@ -11,7 +11,7 @@ from alerting.cli import COMMANDS, parse_duration
 from alerting.service import AlertingService
 from streams.config import load_settings
 
-from conftest import anomaly
+from tests.alerting.conftest import anomaly
 
 FP = "fp-latency-checkout"
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from alerting.config import LevelSettings, PagerDutySettings, PolicySettings, SlackSettings, TargetSettings
+from alerting.config import AlertingSettings
 from alerting.notifiers import build_notifiers
+from streams.config import from_mapping
 
-from conftest import T0, anomaly, two_level_settings
+from tests.alerting.conftest import T0, TEST_OUTBOX, anomaly
 
 ROOT = Path(__file__).resolve().parents[2]
 FP = "fp-crash"
@@ -36,6 +37,7 @@ print("survived", flush=True)
 
 def settings_mapping(fake_slack, fake_pagerduty) -> dict:
     return {
+        "outbox_path": str(TEST_OUTBOX),
         "targets": {"slack": {"type": "slack", "channel": "C0ALERTS"}, "pagerduty": {"type": "pagerduty"}},
         "policies": {"default": {"levels": [{"targets": ["slack", "pagerduty"]}]}},
         "slack": {"token": "xoxb-test", "api_url": fake_slack.base_url, "timeout_s": 5},
@@ -47,8 +49,6 @@ def settings_mapping(fake_slack, fake_pagerduty) -> dict:
 @pytest.mark.parametrize("kill_on", ["chat.postMessage", "enqueue"])
 def test_engine_killed_between_send_and_record_neither_double_pages_nor_loses_the_page(
         make_service, redis_url, fake_slack, fake_pagerduty, kill_on):
-    from streams.config import from_mapping
-    from alerting.config import AlertingSettings
     mapping = settings_mapping(fake_slack, fake_pagerduty)
     settings = from_mapping(AlertingSettings, mapping, "alerting")
     service = make_service(settings, notifiers=build_notifiers(settings))

@@ -4,12 +4,12 @@ from __future__ import annotations
 import threading
 
 import pytest
+import redis
 
-from alerting.config import (FlappingSettings, InhibitSettings, LevelSettings, PolicySettings, RetrySettings,
-                             TargetSettings)
+from alerting.config import FlappingSettings, InhibitSettings, LevelSettings, PolicySettings, TargetSettings
 from alerting.notifiers import InMemoryNotifier, NotifierError
 
-from conftest import T0, anomaly, two_level_settings
+from tests.alerting.conftest import T0, anomaly, two_level_settings
 
 FP = "fp-latency-checkout"
 
@@ -291,11 +291,12 @@ def test_invalid_records_are_counted_and_never_raise(make_service, record, reaso
     assert reason in caplog.text
 
 
-def test_a_redis_outage_never_raises_into_the_caller(make_service):
+def test_a_redis_outage_is_counted_ingest_raises_for_a_retry_and_tick_never_raises(make_service):
     service = make_service()
     service.redis.connection_pool.disconnect()
     service.redis.connection_pool.connection_kwargs.update(port=1)  # nothing listens there
-    service.ingest(anomaly(0), now=T0)
+    with pytest.raises(redis.ConnectionError):  # the consumer retries the record instead of committing past it
+        service.ingest(anomaly(0), now=T0)
     service.tick(T0)
     errors = {s.labels["reason"]: s.value for m in service.metrics.registry.collect() for s in m.samples
               if s.name == "inferwatch_alerting_errors_total"}

@@ -6,7 +6,7 @@ import time
 from alerting.config import LevelSettings, PagerDutySettings, PolicySettings, TargetSettings
 from alerting.notifiers import build_notifiers
 
-from conftest import T0, anomaly, two_level_settings
+from tests.alerting.conftest import T0, anomaly, two_level_settings
 
 FP = "fp-errors-checkout"
 ROUTING_KEY = "R0UTINGKEY0000000000000000000000"

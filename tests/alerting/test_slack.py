@@ -10,7 +10,7 @@ from alerting.config import RetrySettings, SlackSettings, PagerDutySettings
 from alerting.notifiers import build_notifiers
 from alerting.runbooks import RunbookLibrary
 
-from conftest import T0, anomaly, two_level_settings
+from tests.alerting.conftest import T0, anomaly, two_level_settings
 
 FP = "fp-latency-checkout"
 CHANNEL = "C0ALERTS"

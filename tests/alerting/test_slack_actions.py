@@ -12,7 +12,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from alerting.slack_actions import make_server
 
-from conftest import anomaly
+from tests.alerting.conftest import anomaly
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 FP = "fp-latency-checkout"
