@@ -59,7 +59,7 @@ def add_escalation(app: faust.App, topics: Topics, alerting: object, tick_every_
             try:
                 record = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                metrics.ALERTING_ERRORS.labels("decode").inc()
+                metrics.ESCALATION_AGENT_ERRORS.labels("decode").inc()
                 log.error("skipping an anomaly record that is not JSON (%d bytes)", len(raw or b""))
                 continue
             await ingest_with_retry(alerting, record)
@@ -69,7 +69,7 @@ def add_escalation(app: faust.App, topics: Topics, alerting: object, tick_every_
         try:  # notifiers do HTTP: run them off the event loop so agents never wait on it
             await asyncio.get_running_loop().run_in_executor(None, alerting.tick)
         except Exception:
-            metrics.ALERTING_ERRORS.labels("tick").inc()
+            metrics.ESCALATION_AGENT_ERRORS.labels("tick").inc()
             log.exception("escalation tick failed; retrying on the next tick")
 
 
@@ -80,7 +80,7 @@ async def ingest_with_retry(alerting: object, record: dict) -> None:
             alerting.ingest(record)
             return
         except Exception:
-            metrics.ALERTING_ERRORS.labels("ingest").inc()
+            metrics.ESCALATION_AGENT_ERRORS.labels("ingest").inc()
             delay = INGEST_RETRY_S[min(attempt, len(INGEST_RETRY_S) - 1)]
             log.exception("could not record anomaly %s; retrying in %.1fs", record.get("fingerprint"), delay)
             attempt += 1

@@ -22,6 +22,6 @@ WATERMARK = Gauge("inferwatch_event_time_watermark_seconds", "Largest event time
                   registry=REGISTRY)
 HANDLE_SECONDS = Histogram("inferwatch_message_handle_seconds", "Time to validate and score one Kafka message",
                            registry=REGISTRY, buckets=(1e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.1, 1.0))
-ALERTING_ERRORS = Counter("inferwatch_alerting_errors_total",
-                          "Failures on the alerting side that were caught so detection keeps running",
-                          ["stage"], registry=REGISTRY)
+ESCALATION_AGENT_ERRORS = Counter("inferwatch_escalation_agent_errors_total",
+                                  "Failures around the escalation engine caught in the agent, so detection keeps running",
+                                  ["stage"], registry=REGISTRY)

@@ -41,7 +41,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     if role in ("all", "escalate"):
         from alerting.service import AlertingService
 
-        alerting = AlertingService.from_settings(settings.alerting, settings.redis.url)
+        alerting = AlertingService.from_settings(settings.alerting, settings.redis.url, registry=REGISTRY)
         add_escalation(app, topics, alerting)
     return app
 
