@@ -83,6 +83,13 @@ class Bucket:
         return Bucket([f[10:-9] for f in self._stage_fields], self._categorical, self._contributor_fields,
                       self._slo_latency, self._negative_at_most)
 
+    def compact(self) -> None:
+        """Drop what only the short window and the last bucket use (exemplars, mixes, outcomes), once the bucket
+        has left the short window: the long window needs only counts, contributors, variants and stage sums."""
+        self.outcomes, self.ids, self.slow, self.error_ids, self.flag_ids = [], [], [], [], []
+        self.error_types, self.evals = {}, {}
+        self.categories = [{} for _ in self.categories]
+
     def add(self, event: dict, exemplars: int) -> None:
         kind = event.get("event.kind", "llm_call")
         if kind == "llm_call":

@@ -170,6 +170,8 @@ class DetectionEngine:
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]
             records += self._judge(series, (index + 1) * self._bucket_ns)
+            if len(series.ring) > self.settings.window_buckets:
+                series.ring[-self.settings.window_buckets - 1].compact()
         for stale in [i for i in series.open if i < closable]:
             del series.open[stale]
         series.next_close = closable

@@ -57,6 +57,7 @@ def pipeline_config(tmp_path, kafka_bootstrap, redis_url):
                   "group_id": f"g-{run}", "partitions": 2},
         "redis": {"url": redis_url},
         "state": {"checkpoint_interval_s": 1.0, "signing_key": "test-signing-key-0123456789"},
+        "alerting": {"outbox_path": str(tmp_path / "outbox.jsonl")},
     }
     path = tmp_path / "inferwatch.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -110,7 +111,7 @@ def test_sigkill_mid_stream_resumes_without_losing_an_anomaly_or_warming_up_agai
     publish(settings, events[:split])
     first_part = committed_target = len(read_all(bootstrap, topic))
 
-    first = workers("detect")
+    first = workers("all")
     deadline = time.monotonic() + 120
     while committed_total(bootstrap, group, topic, 2) < committed_target:
         assert time.monotonic() < deadline, first.log_tail()
@@ -122,7 +123,7 @@ def test_sigkill_mid_stream_resumes_without_losing_an_anomaly_or_warming_up_agai
     killed_at = committed_total(bootstrap, group, topic, 2)
     assert first_part <= killed_at < total, "the kill must land mid-stream for this test to mean anything"
 
-    workers("detect")
+    workers("all")
     deadline = time.monotonic() + 180
     while committed_total(bootstrap, group, topic, 2) < total:
         assert time.monotonic() < deadline, "restarted worker did not finish the stream"
@@ -135,3 +136,18 @@ def test_sigkill_mid_stream_resumes_without_losing_an_anomaly_or_warming_up_agai
     assert any(46 <= m - T0 // (60 * 10**9) < 49 for _, m in expected), "a clean run detects the second incident"
     assert not unmatched(expected, online), "anomalies lost across the crash (or the restart warmed up again)"
     assert not unmatched(online, expected), "the crash produced anomalies a clean run does not"
+
+    paged = {fp for fp, _ in expected}
+    outbox = Path(settings.alerting.outbox_path)
+    deadline = time.monotonic() + 60
+    while not paged <= {line["fingerprint"] for line in sends(outbox)}:
+        assert time.monotonic() < deadline, "not every anomaly was paged after the crash"
+        time.sleep(0.5)
+    keys = [line["idempotency_key"] for line in sends(outbox)]
+    assert len(keys) == len(set(keys)), "a page was sent twice across the crash"
+
+
+def sends(outbox: Path) -> list[dict]:
+    if not outbox.exists():
+        return []
+    return [line for line in map(orjson.loads, outbox.read_bytes().splitlines()) if line["action"] == "send"]
