@@ -14,6 +14,7 @@ ValueError: routes[0].policy: unknown policy 'nope' (known: default)
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -23,6 +24,9 @@ from alerting.matchers import MatcherError, parse_matchers
 SLACK_API_URL = "https://slack.com/api/"
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
 DEFAULT_ACK_TIMEOUT_S = 600.0
+DEFAULT_GROUP_WINDOW_S = 600.0
+#: a Slack user group ID (what ``<!subteam^ID>`` mentions); a handle like ``@oncall`` cannot be mentioned by a bot
+SLACK_USER_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class TargetSettings:
     channel: str = ""
     #: PagerDuty routing key; empty = ``alerting.pagerduty.routing_key``
     routing_key: str = ""
+    #: Slack user group ID (S…) mentioned in every page this target gets (not in acknowledge/resolve updates)
+    user_group: str = ""
     dry_run: bool = False
 
 
@@ -114,6 +120,20 @@ class FlappingSettings:
     hold_quiet_s: float = 1800.0
 
 
+@dataclass(frozen=True)
+class GroupingSettings:
+    """Related alerts share one Slack thread: same values of the ``by`` labels, first paged within ``window_s``.
+
+    The first alert of a group is posted to the channel; a related alert whose first page comes while that message is
+    younger than ``window_s`` and its alert still unresolved is posted in its thread. ``window_s: 0`` turns it off.
+    """
+
+    #: match labels (series labels, kind, signal, severity, detector) whose values make the group; an alert
+    #: missing one of them is not grouped
+    by: list[str] = field(default_factory=lambda: ["service.name"])
+    window_s: float = DEFAULT_GROUP_WINDOW_S
+
+
 def _default_targets() -> dict[str, TargetSettings]:
     return {"slack": TargetSettings(type="slack", channel="#inferwatch-alerts"),
             "pagerduty": TargetSettings(type="pagerduty")}
@@ -158,13 +178,23 @@ class AlertingSettings:
     inhibit: list[InhibitSettings] = field(default_factory=lambda: [InhibitSettings()])
     retry: RetrySettings = field(default_factory=RetrySettings)
     flapping: FlappingSettings = field(default_factory=FlappingSettings)
+    grouping: GroupingSettings = field(default_factory=GroupingSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     pagerduty: PagerDutySettings = field(default_factory=PagerDutySettings)
     runbooks_dir: str = "runbooks"
-    #: runbook links are built from this (e.g. the repository's web view of runbooks/); empty = relative paths
+    #: runbook links are built from this (e.g. the repository's web view of runbooks/); empty = the runbook's
+    #: repository path (``runbooks/latency.md``), shown as text
     runbook_base_url: str = ""
 
     def __post_init__(self) -> None:
+        for name, target in self.targets.items():
+            self._check_target(f"targets.{name}", target)
+        if not self.grouping.by:
+            raise ValueError("grouping.by: name at least one label (window_s: 0 turns grouping off)")
+        if self.grouping.window_s < 0:
+            raise ValueError("grouping.window_s: must be >= 0 (0 turns grouping off)")
+        if self.runbook_base_url and not self.runbook_base_url.startswith(("https://", "http://")):
+            raise ValueError(f"runbook_base_url: expected an http(s) URL or empty, got {self.runbook_base_url!r}")
         for name, policy in self.policies.items():
             if not policy.levels:
                 raise ValueError(f"policies.{name}.levels: a policy needs at least one level")
@@ -180,6 +210,14 @@ class AlertingSettings:
         for i, rule in enumerate(self.inhibit):
             self._check_matchers(f"inhibit[{i}].source_match", rule.source_match)
             self._check_matchers(f"inhibit[{i}].target_match", rule.target_match)
+
+    @staticmethod
+    def _check_target(path: str, target: TargetSettings) -> None:
+        if target.user_group and target.type != "slack":
+            raise ValueError(f"{path}.user_group: only a slack target can mention a user group")
+        if target.user_group and not SLACK_USER_GROUP_ID.fullmatch(target.user_group):
+            raise ValueError(f"{path}.user_group: expected a Slack user group ID like S0123ABCD, "
+                             f"got {target.user_group!r}")
 
     def _check_policy(self, path: str, name: str) -> None:
         if name not in self.policies:

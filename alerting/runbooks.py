@@ -115,16 +115,19 @@ class Runbook:
         return [_shorten(step) for step in _steps(self.sections.get("Diagnosis", ""))[:FIRST_STEPS]]
 
     def url(self, base_url: str) -> str:
-        """Where a responder opens this runbook: ``base_url`` + file name, or a file:// URL when no base is set.
+        """Where a responder opens this runbook: ``base_url`` + file name, else its path in the repository.
+
+        Without a base URL there is nothing a responder's browser could open (a ``file://`` URL names a file on the
+        engine's host), so the link is the repository path, ``<runbooks dir>/<file>``, which templates show as text.
 
         >>> rb = Runbook("x", "X", Path("/srv/runbooks/error rate.md"), (), "info", "me", None, {})
         >>> rb.url("https://wiki.example/runbooks")
         'https://wiki.example/runbooks/error%20rate.md'
         >>> rb.url("")
-        'file:///srv/runbooks/error%20rate.md'
+        'runbooks/error rate.md'
         """
         if not base_url:
-            return self.path.resolve().as_uri()
+            return f"{self.path.parent.name}/{self.path.name}"
         return base_url.rstrip("/") + "/" + quote(self.path.name)
 
 

@@ -79,9 +79,12 @@ class Bucket:
             setattr(self, f"{name}_n", 0)
             setattr(self, f"{name}_log", 0.0)
 
-    def empty_like(self) -> "Bucket":
-        return Bucket([f[10:-9] for f in self._stage_fields], self._categorical, self._contributor_fields,
-                      self._slo_latency, self._negative_at_most)
+    def __getstate__(self):
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for name, value in zip(self.__slots__, state):
+            setattr(self, name, value)
 
     def compact(self) -> None:
         """Drop what only the short window and the last bucket use (exemplars, mixes, outcomes), once the bucket

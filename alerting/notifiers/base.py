@@ -2,7 +2,9 @@
 
 A notifier talks to one provider and nothing else: no retries, no dedup, no muting (the engine owns those, once).
 ``send`` delivers the first page of an episode to a target and returns the provider's *reference* (Slack channel + ts,
-PagerDuty dedup_key), which the engine keeps so ``update`` and ``resolve`` act on the same message/incident.
+PagerDuty dedup_key), which the engine keeps so ``update`` and ``resolve`` act on the same message/incident. A first
+page may come with a ``Thread``: the reference of a related alert's message to post under (grouping); channels
+without threads ignore it.
 Every failure is a ``NotifierError`` that says whether trying again can help and, if the provider said so, when.
 """
 from __future__ import annotations
@@ -17,6 +19,16 @@ Event = Literal["firing", "escalated", "acknowledged", "refired", "resolved"]
 
 
 @dataclass(frozen=True)
+class Thread:
+    """The message of the group's first alert, which a related alert's first page is posted under."""
+
+    #: what ``send`` returned for that message (Slack: channel + ts)
+    ref: dict[str, Any]
+    #: show the reply in the channel too: it is more severe than the alert that opened the thread
+    broadcast: bool = False
+
+
+@dataclass(frozen=True)
 class Notification:
     idempotency_key: str
     event: Event
@@ -25,6 +37,10 @@ class Notification:
     alert: AlertView
     #: 1 on the first try; > 1 means an earlier try may have reached the provider (the engine crashed or timed out)
     attempt: int = 1
+    #: a page (first or repeated) rather than an announcement of a transition: it may mention the target's people
+    page: bool = False
+    #: first pages only: post under this related alert's message (see alerting.grouping)
+    thread: Thread | None = None
 
 
 class NotifierError(Exception):

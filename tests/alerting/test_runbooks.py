@@ -127,7 +127,7 @@ def test_load_reads_every_field(tmp_path: Path) -> None:
     assert rb.first_steps == ["Open the exemplar traces; compare stages.", "Check the status page.", "Third."]
     assert rb.url("https://github.com/acme/inferwatch/blob/main/runbooks/") == (
         "https://github.com/acme/inferwatch/blob/main/runbooks/error%20rate.md")
-    assert rb.url("") == path.resolve().as_uri()
+    assert rb.url("") == f"{tmp_path.name}/error rate.md"  # the repository path, not a file:// URL
     with pytest.raises(AttributeError):
         rb.id = "other"  # type: ignore[misc]
 

@@ -18,14 +18,14 @@ from streams.config import load_settings
 
 
 class WorkerProcess:
-    def __init__(self, config: Path, log: Path, role: str = "detect") -> None:
-        self.config, self.log, self.role = config, log, role
+    def __init__(self, config: Path, log: Path, role: str = "detect", *extra: str) -> None:
+        self.config, self.log, self.role, self.extra = config, log, role, extra
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
         handle = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker", "--role", self.role],
+            [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker", "--role", self.role, *self.extra],
             stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return self
 
@@ -73,8 +73,8 @@ def settings(pipeline_config):
 def workers(tmp_path, pipeline_config):
     started: list[WorkerProcess] = []
 
-    def start(role: str = "detect") -> WorkerProcess:
-        worker = WorkerProcess(pipeline_config, tmp_path / f"worker-{len(started)}.log", role).start()
+    def start(role: str = "detect", *extra: str) -> WorkerProcess:
+        worker = WorkerProcess(pipeline_config, tmp_path / f"worker-{len(started)}.log", role, *extra).start()
         started.append(worker)
         return worker
 

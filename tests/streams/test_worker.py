@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from detectors.engine import DetectionEngine
 from streams.pipeline import TelemetryPipeline
 from streams.producer import TelemetryProducer
 from streams.topics import ensure_topics
+from tests.conftest import free_port
 from tests.streams.conftest import committed_total, decode_records, read_all, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -63,7 +65,8 @@ def test_latency_incident_becomes_an_anomaly_and_bad_input_is_dead_lettered(sett
     raw.flush()
     publish(settings, events[len(events) // 2:])  # the incident comes after the bad input, on the same partition
 
-    workers("detect")
+    metrics_port = free_port()
+    workers("detect", "--metrics-port", str(metrics_port))
     anomalies = read_topic(settings.kafka.bootstrap, settings.kafka.anomalies_topic,
                            until=lambda ms: latency_records(decode_records(ms), "checkout"))
     record = latency_records(decode_records(anomalies), "checkout")[0]
@@ -82,6 +85,16 @@ def test_latency_incident_becomes_an_anomaly_and_bad_input_is_dead_lettered(sett
 
     all_records = decode_records(read_all(settings.kafka.bootstrap, settings.kafka.anomalies_topic))
     assert not latency_records(all_records, "search"), "the healthy service raised no latency anomaly"
+
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    assert sample(metrics, "inferwatch_events_total") == len(events), "every valid event was processed"
+    assert sample(metrics, "inferwatch_events_rejected_total") == 4, "every rejection was counted"
+
+
+def sample(text: str, name: str) -> float:
+    """Sum of a metric's samples over all label values, from Prometheus text format."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith(name + "_created") and line[len(name)] in " {")
 
 
 def offline_records(settings, events: list[dict], batch_size: int) -> list[dict]:
