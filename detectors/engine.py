@@ -75,6 +75,9 @@ class DetectionEngine:
         self._evicted: dict[str, bytes] = {}
         self._watermark_ns = 0
         self._closed_through: int | None = None  # every bucket index below this is closed
+        #: per restored series, the last event time its checkpoint holds: Kafka redelivers from the last committed
+        #: offset (at least once), and those events must not be counted twice
+        self._replayed_through: dict[tuple, int] = {}
 
     @property
     def watermark_ns(self) -> int:
@@ -89,6 +92,11 @@ class DetectionEngine:
         if series is None:
             series, restored = self._open_series(key)
             records += restored
+        replayed_through = self._replayed_through.get(key)
+        if replayed_through is not None:
+            if t <= replayed_through:  # already inside the restored state: redelivered after a crash
+                return records
+            del self._replayed_through[key]
         index = max(t // self._bucket_ns, series.next_close)
         bucket = series.open.get(index)
         if bucket is None:
@@ -147,6 +155,7 @@ class DetectionEngine:
         records: list[dict] = []
         if state is not None:
             series = pickle.loads(state)
+            self._replayed_through[key] = series.last_seen_ns
             if self._closed_through is not None and series.next_close < self._closed_through:
                 records = self._close(series, self._closed_through)
         else:
@@ -162,6 +171,8 @@ class DetectionEngine:
         del self._series[key]
 
     def _close(self, series: Series, closable: int) -> list[dict]:
+        if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
+            return []
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
         records: list[dict] = []
         for index in range(start, closable):

@@ -73,13 +73,14 @@ def _labels_of(d: Deployment) -> dict:
 
 
 def default_incidents(duration_s: float) -> list[Incident]:
-    """Two sudden incidents after the detectors' warm-up, for a run with none given."""
+    """Two sudden incidents after the detectors' warm-up, for a run with none given (those that fit in the run)."""
     first = max(900.0, 0.4 * duration_s)
     second = max(first + 600.0, 0.7 * duration_s)
-    return [
+    incidents = [
         Incident("latency_spike", first, 300.0, _labels_of(DEPLOYMENTS[0])),
         Incident("error_burst", second, 240.0, _labels_of(DEPLOYMENTS[2])),
     ]
+    return [i for i in incidents if i.start_s + i.duration_s <= duration_s]
 
 
 class _World:
