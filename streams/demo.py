@@ -20,7 +20,7 @@ import uuid
 
 import orjson
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from detectors.evaluation import evaluate
 from streams import simulate
@@ -29,6 +29,8 @@ from streams.producer import TelemetryProducer
 from streams.topics import ensure_topics
 
 NS = 1_000_000_000
+#: what a broker answers about a partition whose leader is still being set up
+NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
 #: malformed messages mixed into the workload, to show the dead-letter topic at work
 MALFORMED = (b"{not json", b'{"event.id": "missing-fields"}', b'[{"event.id": "x", "time_unix_nano": 5}]')
 
@@ -110,11 +112,19 @@ def publish(settings: Settings, events) -> int:
     return sent
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+def end_offsets(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
+    """End offset of each partition; a broker that just created the topic answers NOT_LEADER for a moment."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"demo-{uuid.uuid4().hex}"})
+    deadline = time.monotonic() + timeout_s
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        while True:
+            try:
+                partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+            except KafkaException as exc:
+                if exc.args[0].code() not in NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 
