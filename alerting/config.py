@@ -25,6 +25,7 @@ SLACK_API_URL = "https://slack.com/api/"
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
 DEFAULT_ACK_TIMEOUT_S = 600.0
 DEFAULT_GROUP_WINDOW_S = 600.0
+DEFAULT_GROUP_MAX_WAIT_S = 30.0
 #: a Slack user group ID (what ``<!subteam^ID>`` mentions); a handle like ``@oncall`` cannot be mentioned by a bot
 SLACK_USER_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
@@ -132,6 +133,9 @@ class GroupingSettings:
     #: missing one of them is not grouped
     by: list[str] = field(default_factory=lambda: ["service.name"])
     window_s: float = DEFAULT_GROUP_WINDOW_S
+    #: how long a related alert's page waits for the group's first message to be delivered (it may be in retry
+    #: backoff, or held by a crashed engine's lease) before it is posted to the channel on its own
+    max_wait_s: float = DEFAULT_GROUP_MAX_WAIT_S
 
 
 def _default_targets() -> dict[str, TargetSettings]:
@@ -193,6 +197,8 @@ class AlertingSettings:
             raise ValueError("grouping.by: name at least one label (window_s: 0 turns grouping off)")
         if self.grouping.window_s < 0:
             raise ValueError("grouping.window_s: must be >= 0 (0 turns grouping off)")
+        if self.grouping.max_wait_s < 0:
+            raise ValueError("grouping.max_wait_s: must be >= 0")
         if self.runbook_base_url and not self.runbook_base_url.startswith(("https://", "http://")):
             raise ValueError(f"runbook_base_url: expected an http(s) URL or empty, got {self.runbook_base_url!r}")
         for name, policy in self.policies.items():

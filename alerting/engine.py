@@ -6,9 +6,11 @@ Two halves, each readable top to bottom:
   holds it open) -> acknowledgement expiry -> pending to firing (routing) -> escalation timer -> mute (silences,
   inhibition) -> page the current level. The result is committed atomically with its outbox entries (``AlertStore.
   transact``), so a step is taken once even with several engine instances.
-* ``deliver`` sends one claimed outbox entry: dedup by idempotency key is already guaranteed by the outbox; here a
-  retryable failure is retried with exponential backoff (at least the provider's Retry-After) until the attempt or
-  time budget runs out, and a permanent failure is recorded and makes the level escalate at once.
+* ``deliver`` sends one claimed outbox entry: dedup by idempotency key is already guaranteed by the outbox; an entry
+  that builds on another message (an update of the first page, a page into its group's thread, see ``grouping``)
+  waits until that one is settled; a retryable failure is retried with exponential backoff (at least the provider's
+  Retry-After) until the attempt or time budget runs out, and a permanent failure is recorded and makes the level
+  escalate at once.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from typing import Any, Callable, Protocol
 
 from alerting.alert import Alert, AlertView, RunbookLink, episode_key
 from alerting.config import AlertingSettings, PolicySettings
+from alerting.grouping import ThreadGroups
 from alerting.metrics import AlertingMetrics
-from alerting.notifiers.base import Notification, Notifier, NotifierError
+from alerting.notifiers import THREADED, Notification, Notifier, NotifierError, Thread
 from alerting.outbox import Outbox, OutboxEntry
 from alerting.routing import Inhibitor, Router
 from alerting.silences import Silence, SilenceStore
@@ -63,6 +66,8 @@ class Engine:
         self.instance = instance or f"engine-{uuid.uuid4().hex[:8]}"
         self.router = Router(settings)
         self.inhibitor = Inhibitor(settings)
+        self.groups = ThreadGroups(store, outbox, settings.grouping,
+                                   [name for name, t in settings.targets.items() if t.type in THREADED])
         #: the decision pipeline, in order; each step reads and updates the alert and the Change
         self.steps: tuple[Callable[[Alert, Change, TickContext], None], ...] = (
             self._resolve, self._expire_ack, self._promote, self._escalate, self._mute, self._page)
@@ -238,23 +243,28 @@ class Engine:
 
     def deliver(self, entry: OutboxEntry, now: float) -> None:
         notifier = self.notifiers.get(entry.target)
-        if notifier is None:
-            self._settle_failed(entry, now, f"unknown target {entry.target!r}")
+        alert = self.store.load(entry.fingerprint)
+        if notifier is None or alert is None:
+            why = f"unknown target {entry.target!r}" if notifier is None else f"alert {entry.fingerprint} vanished"
+            self._settle_failed(entry, now, why)
             return
         ref: dict[str, Any] | None = None
         if entry.after:
-            first = self.outbox.get(entry.after)
-            if first is not None and first.status in ("queued", "sending"):
-                self.outbox.settle(entry, self.instance, "queued", now, error="waiting for the first page",
-                                   next_at=now + DEPENDENCY_WAIT_S, refund=True)
+            ready, ref = self._delivered(entry.after)
+            if not ready:
+                self._wait(entry, now, "waiting for the first page")
                 return
-            if first is not None and first.status == "sent":
-                ref = first.ref
-            elif entry.action != "send":
+            if ref is None and entry.action != "send":
                 self._settle(entry, now, "skipped", error="the first page to this target was never delivered")
                 return
+        thread = None
+        if entry.action == "send" and ref is None:
+            ready, thread = self._thread(entry, alert, now)
+            if not ready:
+                self._wait(entry, now, "waiting for the first message of its group")
+                return
         try:
-            notification = self._notification(entry)
+            notification = self._notification(entry, alert, thread)
             if entry.action == "send" and ref is None:
                 result = notifier.send(notification)
             elif entry.action == "resolve":
@@ -269,6 +279,29 @@ class Engine:
             self._retry_or_fail(entry, now, NotifierError(f"internal error: {type(exc).__name__}", retryable=True))
             return
         self._settle(entry, now, "sent", ref=result)
+
+    def _delivered(self, key: str) -> tuple[bool, dict[str, Any] | None]:
+        """(settled?, provider reference if it was sent) of the message ``key``, which another one builds on."""
+        first = self.outbox.get(key)
+        if first is not None and first.status in ("queued", "sending"):
+            return False, None
+        return True, first.ref if first is not None and first.status == "sent" else None
+
+    def _thread(self, entry: OutboxEntry, alert: Alert, now: float) -> tuple[bool, Thread | None]:
+        """Where a first page goes (see ``grouping``): (can it go now?, the thread to post in or None)."""
+        placement = self.groups.place(entry, alert, now)
+        if placement is None:
+            return True, None
+        ready, parent_ref = self._delivered(placement.parent)
+        if not ready and now - entry.created_at >= self.settings.grouping.max_wait_s:
+            self.groups.leave(entry)  # the group's first message is stuck: no page waits any longer for a thread
+            return True, None
+        # a group whose first message never got through: this page goes to the channel instead
+        return ready, Thread(parent_ref, placement.broadcast) if parent_ref is not None else None
+
+    def _wait(self, entry: OutboxEntry, now: float, why: str) -> None:
+        self.outbox.settle(entry, self.instance, "queued", now, error=why, next_at=now + DEPENDENCY_WAIT_S,
+                           refund=True)
 
     def _retry_or_fail(self, entry: OutboxEntry, now: float, exc: NotifierError) -> None:
         retry = self.settings.retry
@@ -310,16 +343,13 @@ class Engine:
             log.warning("delivery %s: claim lost before recording %s (lease expired?)", entry.key, status)
         return ok
 
-    def _notification(self, entry: OutboxEntry) -> Notification:
-        alert = self.store.load(entry.fingerprint)
-        if alert is None:
-            raise NotifierError(f"alert {entry.fingerprint} vanished", retryable=False)
+    def _notification(self, entry: OutboxEntry, alert: Alert, thread: Thread | None) -> Notification:
         view = AlertView.of(alert, self._runbook_link(alert))
         if alert.episode != entry.episode:  # the alert re-opened since: speak about the episode this entry belongs to
             view = replace(view, episode=entry.episode, dedup_key=episode_key(alert.fingerprint, entry.episode),
                            state="resolved" if entry.action == "resolve" else view.state)
         return Notification(idempotency_key=entry.key, event=entry.event, actor=entry.actor,  # type: ignore[arg-type]
-                            alert=view, attempt=entry.attempts)
+                            alert=view, attempt=entry.attempts, page=entry.action == "send", thread=thread)
 
     # ------------------------------------------------------------------ helpers
 

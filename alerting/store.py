@@ -113,7 +113,11 @@ class AlertStore:
         self._ingest = client.register_script(INGEST_LUA)
 
     def key(self, kind: str, fp: str = "") -> str:
-        return f"{self.prefix}{kind}:{fp}" if fp else f"{self.prefix}{kind}"
+        return self.per_alert_prefix(kind) + fp if fp else f"{self.prefix}{kind}"
+
+    def per_alert_prefix(self, kind: str) -> str:
+        """``P <kind>:``, what a per-alert key is built from (for scripts that find an alert's keys themselves)."""
+        return f"{self.prefix}{kind}:"
 
     def ingest(self, fp: str, event_ns: int, now: float, record_json: str, status: str, severity: str) -> str:
         """Apply one anomaly record; returns what happened (``duplicate``, ``opened``, ``updated``, …)."""

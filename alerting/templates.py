@@ -9,15 +9,30 @@
 '[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat<!here> (threshold)'
 >>> slack_text(view)
 '[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat&lt;!here&gt; (threshold)'
+
+Mention syntax only ever comes from configuration, through ``mention``; record text is escaped:
+
+>>> slack_text(view, mention("S0ONCALL"))[:60]
+'<!subteam^S0ONCALL> [CRITICAL] gen_ai.client.operation.durat'
+>>> mention("<!channel>")
+Traceback (most recent call last):
+...
+ValueError: not a Slack user group ID: '<!channel>'
 """
 from __future__ import annotations
 
 from typing import Any
 
 from alerting.alert import AlertView
+from alerting.config import SLACK_USER_GROUP_ID
 from alerting.redact import escape_slack, for_slack, redact
 
 SUMMARY = "[{severity}] {signal} {value} vs expected {expected} on {series} ({kind})"
+HEADER = "{severity}: {signal} ({kind})"
+#: the line that tells a mentioned user group why it is pinged
+PAGED_LINE = "{mention} you are paged for this alert."
+#: a thread reply about one alert of a group names it: the thread holds several
+GROUPED_REPLY = "*{header}*: {reply}"
 STATE_LINE = {
     "pending": ":hourglass: pending",
     "firing": ":rotating_light: *firing* (level {level})",
@@ -65,9 +80,26 @@ def summary(view: AlertView) -> str:
                           expected=fmt_number(view.expected), series=series_text(view.labels), kind=redact(view.kind))
 
 
-def slack_text(view: AlertView) -> str:
-    """The notification fallback text (what a phone shows)."""
-    return escape_slack(summary(view))
+def mention(user_group: str) -> str:
+    """``<!subteam^ID>``: the only place Slack mention syntax is produced, from a configured user group ID."""
+    if not SLACK_USER_GROUP_ID.fullmatch(user_group):
+        raise ValueError(f"not a Slack user group ID: {user_group!r}")
+    return f"<!subteam^{user_group}>"
+
+
+def is_web_url(url: str) -> bool:
+    """A runbook link a browser can open; without a base URL a runbook is a repository path, shown as text."""
+    return url.startswith(("https://", "http://"))
+
+
+def header(view: AlertView) -> str:
+    """Severity, signal and kind, redacted but not escaped (Slack's header block is plain text)."""
+    return HEADER.format(severity=view.severity.upper(), signal=redact(view.signal), kind=redact(view.kind))[:150]
+
+
+def slack_text(view: AlertView, mentions: str = "") -> str:
+    """The notification fallback text (what a phone shows), after the mention of the paged user group if any."""
+    return f"{mentions} {escape_slack(summary(view))}".lstrip()
 
 
 def state_line(view: AlertView) -> str:
@@ -76,9 +108,8 @@ def state_line(view: AlertView) -> str:
     return line + (" — flapping, held open" if view.flapping and view.state != "resolved" else "")
 
 
-def slack_blocks(view: AlertView) -> list[dict[str, Any]]:
-    """Block Kit: header, what was seen vs expected, labels, exemplars, runbook + first steps, Ack/Resolve buttons."""
-    header = f"{view.severity.upper()}: {redact(view.signal)} ({redact(view.kind)})"[:150]
+def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
+    """Block Kit: header, who is paged, seen vs expected, labels, exemplars, runbook + first steps, Ack/Resolve."""
     fields = [
         f"*Severity*\n{SEVERITY_EMOJI.get(view.severity, '')} {escape_slack(view.severity)}",
         f"*State*\n{state_line(view)}",
@@ -88,20 +119,21 @@ def slack_blocks(view: AlertView) -> list[dict[str, Any]]:
         f"*Records*\n{view.count}",
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header}},
+        {"type": "header", "text": {"type": "plain_text", "text": header(view)}},
+        *([_mrkdwn_section(PAGED_LINE.format(mention=mentions))] if mentions else []),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": "*Series*\n" + "\n".join(
-            f"• `{for_slack(k)}` = `{for_slack(v)}`" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-"}},
+        _mrkdwn_section("*Series*\n" + ("\n".join(
+            f"• `{for_slack(k)}` = `{for_slack(v)}`" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-")),
     ]
     if view.exemplars:
         ids = ", ".join(f"`{for_slack(e)}`" for e in view.exemplars[:MAX_EXEMPLARS])
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Exemplars: {ids}"}]})
     if view.runbook:
         steps = "\n".join(f"{i}. {escape_slack(s)}" for i, s in enumerate(view.runbook.first_steps[:MAX_STEPS], 1))
-        link = f"<{view.runbook.url}|{escape_slack(view.runbook.title)}>" if view.runbook.url else \
-            escape_slack(view.runbook.title)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                    "text": f"*Runbook:* {link}\n{steps}".strip()[:3000]}})
+        title = escape_slack(view.runbook.title)
+        link = f"<{view.runbook.url}|{title}>" if is_web_url(view.runbook.url) else \
+            f"{title} (`{escape_slack(view.runbook.url)}`)"
+        blocks.append(_mrkdwn_section(f"*Runbook:* {link}\n{steps}".strip()[:3000]))
     if view.state != "resolved":
         buttons = [{"type": "button", "action_id": RESOLVE_ACTION, "value": view.fingerprint,
                     "text": {"type": "plain_text", "text": "Resolve"}}]
@@ -114,14 +146,22 @@ def slack_blocks(view: AlertView) -> list[dict[str, Any]]:
     return blocks
 
 
-def thread_reply(event: str, actor: str, view: AlertView) -> str:
-    return THREAD_REPLY[event].format(level=view.level, actor=escape_slack(actor))
+def _mrkdwn_section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def thread_reply(event: str, actor: str, view: AlertView, mentions: str = "", grouped: bool = False) -> str:
+    """The reply announcing a transition; in a group's thread it names its alert, on a page it mentions."""
+    reply = THREAD_REPLY[event].format(level=view.level, actor=escape_slack(actor))
+    if grouped:
+        reply = GROUPED_REPLY.format(header=escape_slack(header(view)), reply=reply)
+    return f"{mentions} {reply}".lstrip()
 
 
 def pagerduty_trigger(view: AlertView) -> dict[str, Any]:
     """Keyword arguments for ``EventsApiV2Client.trigger`` (without dedup_key)."""
     links = [{"href": view.runbook.url, "text": f"Runbook: {view.runbook.title}"}] if view.runbook and \
-        view.runbook.url.startswith(("http://", "https://")) else []
+        is_web_url(view.runbook.url) else []
     details = {"fingerprint": view.fingerprint, "kind": redact(view.kind), "signal": redact(view.signal),
                "detector": redact(view.detector), "value": fmt_number(view.value),
                "expected": fmt_number(view.expected), "score": fmt_number(view.score),

@@ -6,10 +6,13 @@ window sums of these (``merge``). Per-value tallies (error types, languages, ten
 
 >>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"], slo_latency=[5.0])
 >>> b.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en",
-...        "app.stage.inference.duration": 1.5, "app.tenant.id": "t1"}, 3)
->>> b.add({"event.id": "b", "gen_ai.client.operation.duration": 8.0, "error.type": "timeout", "app.tenant.id": "t1"}, 3)
->>> b.calls, b.errors, b.error_types, b.slo_bad, b.slow[0], b.categories[0], b.contributors[0]
-(2, 1, {'timeout': 1}, [1], (8.0, 'b'), {'en': 1}, {'t1': [2, 1]})
+...        "app.stage.inference.duration": 1.5, "app.tenant.id": "t1", "app.input.embedding": [0.5, -1.0]}, 3)
+>>> b.add({"event.id": "b", "gen_ai.client.operation.duration": 8.0, "error.type": "timeout", "app.tenant.id": "t1",
+...        "app.input.embedding": [0.25, 0.0]}, 3)
+>>> b.calls, b.errors, b.error_types, b.slo_bad, b.latency_n, b.slow, b.categories[0], b.contributors[0]
+(2, 1, {'timeout': 1}, [1], 1, [(2.0, 'a')], {'en': 1}, {'t1': [2, 1]})
+>>> b.stage_n, b.stage_sums, b.embedding_n, b.embedding_sum
+([1], [1.5], 2, [0.75, -1.0])
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ NUMERIC = (
     ("cost", "app.cost.usd", 1e-5),
     ("input_chars", "app.input.chars", 1.0),
 )
+#: added to a stage duration (seconds) before its log, so a stage that takes no time has a finite log
+STAGE_OFFSET = 1e-3
 #: outcome pairs (features, score) kept per bucket for the concept-drift model
 MAX_OUTCOMES = 64
 _log = math.log
@@ -40,10 +45,13 @@ def _tally(counts: dict, value) -> None:
 
 
 class Bucket:
-    """Sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of logs)."""
+    """Sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of logs);
+    stage ``i`` has ``stage_n[i]``, ``stage_sums[i]`` (seconds) and ``stage_logs[i]``; input embeddings are summed
+    element-wise (``embedding_sum``; an embedding of another length than the bucket's first is left out)."""
 
     __slots__ = (
-        "calls", "errors", "error_types", "flags", "flag_ids", "stage_sums", "stage_n", "categories", "contributors",
+        "calls", "errors", "error_types", "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n",
+        "embedding_n", "embedding_sum", "categories", "contributors",
         "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad", "slow", "error_ids", "ids",
         "_stage_fields", "_categorical", "_contributor_fields", "_slo_latency",
         *(f"{name}_{part}" for name, _, _ in NUMERIC for part in ("n", "log")),
@@ -60,8 +68,11 @@ class Bucket:
         self.error_types: dict = {}
         self.flags = [0] * len(SAFETY_FLAGS)
         self.flag_ids: list = []
+        self.stage_n = [0] * len(stages)
         self.stage_sums = [0.0] * len(stages)
-        self.stage_n = 0
+        self.stage_logs = [0.0] * len(stages)
+        self.embedding_n = 0
+        self.embedding_sum: list[float] | None = None
         self.categories: list[dict] = [{} for _ in categorical]
         self.contributors: list[dict] = [{} for _ in contributors]
         #: variant -> [calls, errors, latency count, sum of log latency, sum of squared log latency]
@@ -87,9 +98,10 @@ class Bucket:
             setattr(self, name, value)
 
     def compact(self) -> None:
-        """Drop what only the short window and the last bucket use (exemplars, mixes, outcomes), once the bucket
-        has left the short window: the long window needs only counts, contributors, variants and stage sums."""
+        """Drop what only the short window and the last bucket use (exemplars, mixes, outcomes, embeddings), once the
+        bucket has left the short window: the long window needs only counts, contributors, variants and stage sums."""
         self.outcomes, self.ids, self.slow, self.error_ids, self.flag_ids = [], [], [], [], []
+        self.embedding_n, self.embedding_sum = 0, None
         self.error_types, self.evals = {}, {}
         self.categories = [{} for _ in self.categories]
 
@@ -121,6 +133,29 @@ class Bucket:
             features["input_tokens"] = event.get("gen_ai.usage.input_tokens")
             self.outcomes.append((name, features, score))
 
+    def _add_durations(self, event: dict, duration: float | None, log_duration: float | None, event_id,
+                       exemplars: int) -> None:
+        """Latency and stage durations of a call that succeeded: a failed call's duration is its timeout or its
+        fast failure, not the service's speed (failures are judged by the error rate), and on a small series one
+        30 s timeout would move a window's mean latency as much as a real slowdown."""
+        if duration is not None:
+            self.latency_n += 1
+            self.latency_log += log_duration
+            slow = self.slow
+            if len(slow) < exemplars:
+                slow.append((duration, event_id))
+                slow.sort(reverse=True)
+            elif duration > slow[-1][0]:
+                slow[-1] = (duration, event_id)
+                slow.sort(reverse=True)
+        get = event.get
+        for i, name in enumerate(self._stage_fields):
+            value = get(name)
+            if value is not None:
+                self.stage_n[i] += 1
+                self.stage_sums[i] += value
+                self.stage_logs[i] += _log(value + STAGE_OFFSET)
+
     def _add_call(self, event: dict, exemplars: int) -> None:
         self.calls += 1
         get = event.get
@@ -134,19 +169,9 @@ class Bucket:
             if len(self.error_ids) < exemplars:
                 self.error_ids.append(event_id)
         duration = get("gen_ai.client.operation.duration")
-        if duration is not None:
-            self.latency_n += 1
-            log_duration = _log(duration + 1e-3)
-            self.latency_log += log_duration
-            slow = self.slow
-            if len(slow) < exemplars:
-                slow.append((duration, event_id))
-                slow.sort(reverse=True)
-            elif duration > slow[-1][0]:
-                slow[-1] = (duration, event_id)
-                slow.sort(reverse=True)
-        else:
-            log_duration = None
+        log_duration = None if duration is None else _log(duration + 1e-3)
+        if error is None:
+            self._add_durations(event, duration, log_duration, event_id, exemplars)
         value = get("gen_ai.response.time_to_first_chunk")
         if value is not None:
             self.ttfc_n += 1
@@ -167,11 +192,14 @@ class Bucket:
         if value is not None:
             self.input_chars_n += 1
             self.input_chars_log += _log(value + 1.0)
-        if self._stage_fields and get(self._stage_fields[0]) is not None:
-            self.stage_n += 1
-            sums = self.stage_sums
-            for i, name in enumerate(self._stage_fields):
-                sums[i] += get(name) or 0.0
+        embedding = get("app.input.embedding")
+        if embedding:
+            total = self.embedding_sum
+            if total is None:
+                self.embedding_sum, self.embedding_n = list(embedding), 1
+            elif len(embedding) == len(total):
+                self.embedding_sum = [a + b for a, b in zip(total, embedding)]
+                self.embedding_n += 1
         flagged = False
         for i, name in enumerate(SAFETY_FLAGS):
             if get(name):

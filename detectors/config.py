@@ -98,8 +98,17 @@ class DetectorSettings:
     max_gap_buckets: int = 240
     #: exemplar event ids/trace ids carried per record
     exemplars: int = 3
-    #: pipeline stages whose ``app.stage.<name>.duration`` is used to say where extra latency sits
+    #: pipeline stages whose ``app.stage.<name>.duration`` is watched (adaptive threshold) and used to say where
+    #: extra latency sits
     stages: list[str] = field(default_factory=lambda: ["retrieval", "prompt", "inference", "postprocess", "delivery"])
+    #: more ways to cut events into series, besides ``series_key``: each list of fields is one key set, and an event
+    #: joins a key set's series only when it has every field (a tenant series needs ``app.tenant.id``). Each must
+    #: hold ``service.name``, the Kafka message key, so one series never spans partitions (and worker engines).
+    extra_series_keys: list[list[str]] = field(
+        default_factory=lambda: [["service.name", "app.tenant.id"], ["service.name", "app.route"]]
+    )
+    #: the signals those extra series are watched on (names as in ``enabled``): few, to bound cost and false alarms
+    extra_series_signals: list[str] = field(default_factory=lambda: ["latency", "errors", "traffic"])
     #: categorical input fields whose mix is watched for drift
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
     #: fields whose values are reported as contributors (who is behind a surge or burst)
@@ -118,3 +127,18 @@ class DetectorSettings:
     mix_min_effect: float = 0.2
     #: how data drift on a numeric input is tested: River's ADWIN on per-bucket means
     drift_delta: float = 0.0002
+    #: input embeddings are randomly projected to at most this many dimensions before their mean is tested
+    embedding_dims: int = 16
+    #: an embedding mean must move at least this far (Mahalanobis distance in per-call standard deviations) to fire
+    #: at full score: a statistically real but small shift on a busy series is no incident
+    embedding_min_effect: float = 0.25
+
+    def __post_init__(self) -> None:
+        seen = [tuple(self.series_key)]
+        for i, fields in enumerate(self.extra_series_keys):
+            where = f"extra_series_keys[{i}]"
+            if "service.name" not in fields:
+                raise ValueError(f"{where}: must include service.name (the Kafka message key), got {list(fields)}")
+            if len(set(fields)) != len(fields) or tuple(fields) in seen:
+                raise ValueError(f"{where}: {list(fields)} repeats a field or another key set")
+            seen.append(tuple(fields))

@@ -5,9 +5,13 @@ largest event time seen, or the one given to ``advance``) is ``allowed_lateness_
 signal's detector scores and learns the window once. Closing by watermark, never by wall clock, is what makes a
 replay of a file give exactly the records the live pipeline gave, and lets silence be detected without new events.
 
+An event joins one series per key set (``detectors.keysets``): its model series, and its tenant and route series
+where those fields are present, each watched on its key set's signals.
+
 Per-key state (open buckets, the recent ring, detectors, episodes) is one picklable object; ``checkpoint`` saves the
 keys that changed, and a key seen for the first time is restored from the store, so a restarted worker, or the new
-owner of a partition, carries on without a fresh warm-up.
+owner of a partition, carries on without a fresh warm-up. Checkpoints carry ``STATE_VERSION``: one written by a
+version whose state had other fields is not restored (that series warms up afresh) instead of being misread.
 
 >>> from detectors.config import DetectorSettings
 >>> engine = DetectionEngine(DetectorSettings(enabled=["errors"]))
@@ -28,8 +32,12 @@ from typing import Any
 from detectors.bucket import Bucket
 from detectors.config import DetectorSettings
 from detectors.episodes import NS, Episode
-from detectors.registry import build_signals
+from detectors.keysets import KeySet
+from detectors.registry import build_key_sets
 from detectors.state import StateStore
+
+#: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
+STATE_VERSION = 2
 
 
 class Series:
@@ -61,12 +69,26 @@ def fingerprint(detector: str, signal: str, labels: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _dump(series: Series) -> bytes:
+    return pickle.dumps((STATE_VERSION, series), pickle.HIGHEST_PROTOCOL)
+
+
+def _load(state: bytes | None) -> Series | None:
+    """The series in a checkpoint of this ``STATE_VERSION``; None for no checkpoint or one of another version."""
+    if state is None:
+        return None
+    loaded = pickle.loads(state)
+    if isinstance(loaded, tuple) and len(loaded) == 2 and loaded[0] == STATE_VERSION:
+        return loaded[1]
+    return None
+
+
 class DetectionEngine:
     def __init__(self, settings: DetectorSettings, store: StateStore | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.signals = build_signals(settings)
-        self._fields = list(settings.series_key)
+        self.key_sets = build_key_sets(settings)
+        self.signals = self.key_sets[0].signals
         self._bucket_ns = int(settings.bucket_s * NS)
         self._lateness_ns = int(settings.allowed_lateness_s * NS)
         self._slo_latency = [slo.latency_threshold_s for slo in settings.slos]
@@ -87,11 +109,17 @@ class DetectionEngine:
         """Add one validated, normalized event; return the records of the buckets its time closed."""
         t = event["time_unix_nano"]
         records = self.advance(t) if t > self._watermark_ns else []
-        key = tuple(event.get(f) for f in self._fields)
+        for key_set in self.key_sets:
+            key = key_set.key(event)
+            if key is not None:
+                records += self._add(key_set, key, event, t)
+        return records
+
+    def _add(self, key_set: KeySet, key: tuple, event: dict, t: int) -> list[dict]:
+        records: list[dict] = []
         series = self._series.get(key)
         if series is None:
-            series, restored = self._open_series(key)
-            records += restored
+            series, records = self._open_series(key_set, key)
         replayed_through = self._replayed_through.get(key)
         if replayed_through is not None:
             if t <= replayed_through:  # already inside the restored state: redelivered after a crash
@@ -121,11 +149,20 @@ class DetectionEngine:
         self._closed_through = closable
         records: list[dict] = []
         idle_ns = int(self.settings.idle_evict_s * NS)
-        for key, series in list(self._series.items()):
-            records += self._close(series, closable)
-            if watermark_ns - series.last_seen_ns > idle_ns:
-                self._evict(key, series)
+        for key_set in self.key_sets:  # the primary key set first: the extra series defer to what it fires on
+            firing = self._firing() if key_set.index else frozenset()
+            for key, series in [item for item in self._series.items() if item[0][0] == key_set.index]:
+                records += self._close(series, closable, key_set, firing)
+                if watermark_ns - series.last_seen_ns > idle_ns:
+                    self._evict(key, series)
         return records
+
+    def _firing(self) -> frozenset:
+        """``(service.name, signal name)`` of every open episode on a primary series. An extra series (a tenant, a
+        route) opens no episode on a signal its service is already firing on: that record covers it (and names the
+        top tenants and routes in ``contributors``), so one slow model does not page once per tenant."""
+        return frozenset((series.labels.get("service.name"), name) for key, series in self._series.items()
+                         if key[0] == 0 for name, episode in series.episodes.items() if episode.active)
 
     def checkpoint(self) -> int:
         """Save the state of every series changed since the last checkpoint; returns how many were saved."""
@@ -133,7 +170,7 @@ class DetectionEngine:
         for key in self._dirty:
             series = self._series.get(key)
             if series is not None:
-                items[series.key] = pickle.dumps(series, pickle.HIGHEST_PROTOCOL)
+                items[series.key] = _dump(series)
         self._dirty.clear()
         self._evicted.clear()
         if self.store is None or not items:
@@ -149,28 +186,27 @@ class DetectionEngine:
         return Bucket(s.stages, s.categorical_fields, s.contributor_fields, self._slo_latency,
                       s.negative_feedback_at_most)
 
-    def _open_series(self, key: tuple) -> tuple[Series, list[dict]]:
-        store_key = json.dumps(key, separators=(",", ":"))
-        state = self.store.load(store_key) if self.store is not None else None
+    def _open_series(self, key_set: KeySet, key: tuple) -> tuple[Series, list[dict]]:
+        store_key = key_set.store_key(key)
+        series = _load(self.store.load(store_key)) if self.store is not None else None
         records: list[dict] = []
-        if state is not None:
-            series = pickle.loads(state)
+        if series is not None:
             self._replayed_through[key] = series.last_seen_ns
             if self._closed_through is not None and series.next_close < self._closed_through:
-                records = self._close(series, self._closed_through)
+                records = self._close(series, self._closed_through, key_set,
+                                      self._firing() if key_set.index else frozenset())
         else:
-            labels = {f: v for f, v in zip(self._fields, key) if v is not None}
-            series = Series(store_key, labels, self._closed_through or 0)
+            series = Series(store_key, key_set.labels(key), self._closed_through or 0)
         self._series[key] = series
         return series, records
 
     def _evict(self, key: tuple, series: Series) -> None:
         if key in self._dirty:
-            self._evicted[series.key] = pickle.dumps(series, pickle.HIGHEST_PROTOCOL)
+            self._evicted[series.key] = _dump(series)
             self._dirty.discard(key)
         del self._series[key]
 
-    def _close(self, series: Series, closable: int) -> list[dict]:
+    def _close(self, series: Series, closable: int, key_set: KeySet, firing: frozenset) -> list[dict]:
         if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
             return []
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
@@ -180,7 +216,7 @@ class DetectionEngine:
             series.ring.append(bucket)
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]
-            records += self._judge(series, (index + 1) * self._bucket_ns)
+            records += self._judge(series, (index + 1) * self._bucket_ns, key_set.signals, firing)
             if len(series.ring) > self.settings.window_buckets:
                 series.ring[-self.settings.window_buckets - 1].compact()
         for stale in [i for i in series.open if i < closable]:
@@ -188,9 +224,10 @@ class DetectionEngine:
         series.next_close = closable
         return records
 
-    def _judge(self, series: Series, t_ns: int) -> list[dict]:
+    def _judge(self, series: Series, t_ns: int, signals: list, firing: frozenset) -> list[dict]:
         records = []
-        for signal in self.signals:
+        service = series.labels.get("service.name")
+        for signal in signals:
             x = signal.observe(series.ring)
             detector = series.detectors.get(signal.name)
             if detector is None:
@@ -203,7 +240,8 @@ class DetectionEngine:
             else:
                 score = detector.score_one(x)
                 detector.learn_one(x)
-            status = episode.step(score, t_ns, self.settings.episode, signal.confirm)
+            deferred = not episode.active and (service, signal.name) in firing
+            status = episode.step(0.0 if deferred else score, t_ns, self.settings.episode, signal.confirm)
             if status is not None:
                 records.append(self._record(signal, series, episode, x, detector, score, status, t_ns))
         return records

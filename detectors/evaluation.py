@@ -1,10 +1,13 @@
 """Scoring anomaly records against a labelled incident manifest: was each incident detected, how fast, and how many
 false-alarm episodes came on top.
 
-A firing record detects an incident when its signal is one the incident kind is expected to move, its labels agree
-with the incident's labels (no field present in both differs), and its time falls in the incident's span plus
-``grace_s``. An episode (one fingerprint from a firing record to its resolution) that touches no incident span on
-agreeing labels is a false alarm; one that does touch one but on another signal is a side effect, counted apart.
+A firing record detects an incident when its signal is one the incident kind is expected to move, it names every
+label of the incident (in its ``labels``, or among its ``contributors``: a surge record that names the tenant behind
+it), and its time falls in the incident's span plus ``grace_s``. So a tenant's surge is detected by the tenant's
+series, or by a model series that names the tenant, not by any series that happened to fire. An episode (one
+fingerprint from a firing record to its resolution) that touches no incident span on agreeing labels (no field
+present in both differs) is a false alarm; one that does touch one but on another signal is a side effect, counted
+apart.
 
 >>> from detectors.incidents import Incident
 >>> inc = Incident("error_burst", 600, 120, {"service.name": "chat"})
@@ -97,6 +100,13 @@ def _agree(a: dict, b: dict) -> bool:
     return all(b[k] == v for k, v in a.items() if k in b)
 
 
+def _names(record: dict, labels: dict) -> bool:
+    """Whether the record says it is about these labels: in its own labels or among its top contributors."""
+    contributors = record.get("contributors") or {}
+    return all(record["labels"].get(k) == v or any(c["value"] == v for c in contributors.get(k, ()))
+               for k, v in labels.items())
+
+
 def evaluate(records: list[dict], incidents: list, duration_s: float, start_ns: int | None = None,
              grace_s: float = DEFAULT_GRACE_S) -> Report:
     """Match firing records to incidents (``Incident`` objects with ``start_ns``, or manifest dicts)."""
@@ -106,7 +116,7 @@ def evaluate(records: list[dict], incidents: list, duration_s: float, start_ns: 
     for inc, begin, end in spans:
         hits = sorted((r["time_unix_nano"], r["signal"]) for r in records
                       if r.get("status", "firing") == "firing" and r["signal"] in KINDS[inc.kind].signals
-                      and begin <= r["time_unix_nano"] <= end + grace_ns and _agree(inc.labels, r["labels"]))
+                      and begin <= r["time_unix_nano"] <= end + grace_ns and _names(r, inc.labels))
         rows.append(IncidentResult(inc.kind, dict(inc.labels), inc.start_s, inc.duration_s, bool(hits),
                                    (hits[0][0] - begin) / NS if hits else None, sorted({s for _, s in hits})))
     episodes: dict[tuple, dict] = {}

@@ -9,7 +9,7 @@ Incident(kind='error_burst', start_s=1200.0, duration_s=240.0, labels={'gen_ai.r
 >>> parse_incident("meteor@1m+1m")
 Traceback (most recent call last):
 ...
-ValueError: meteor@1m+1m: unknown incident kind 'meteor' (known: canary_regression, error_burst, ...)
+ValueError: meteor@1m+1m: unknown incident kind 'meteor' (known: canary_regression, embedding_shift, ...)
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ LATENCY = "gen_ai.client.operation.duration"
 KINDS: dict[str, IncidentKind] = {
     "latency_spike": IncidentKind("latency multiplied by magnitude", 3.0, True,
                                   (LATENCY, "gen_ai.response.time_to_first_chunk")),
-    "error_burst": IncidentKind("error probability set to magnitude", 0.15, True, ("error.rate")),
+    "error_burst": IncidentKind("error probability set to magnitude", 0.15, True, ("error.rate",)),
     "traffic_surge": IncidentKind("request rate of the labels multiplied by magnitude", 4.0, True,
                                   ("request.rate",)),
     "traffic_stall": IncidentKind("the labels stop sending", 0.0, True, ("request.rate",)),
@@ -45,7 +45,12 @@ KINDS: dict[str, IncidentKind] = {
                                   (LATENCY, "gen_ai.response.time_to_first_chunk")),
     "language_shift": IncidentKind("share magnitude of inputs switches to an unseen language", 0.4, False,
                                    ("app.input.language", "app.input.chars", "gen_ai.usage.input_tokens",
-                                    "app.input.topic")),
+                                    "app.input.topic", "app.input.embedding")),
+    "embedding_shift": IncidentKind("share magnitude of inputs is a kind of request not seen before: their embeddings "
+                                    "move, their language and topic labels do not", 0.3, False,
+                                    ("app.input.embedding",)),
+    "retrieval_slowdown": IncidentKind("retrieval stage duration multiplied by magnitude", 3.0, True,
+                                       ("app.stage.retrieval.duration",)),
     "quality_drop": IncidentKind("evaluation scores lowered by magnitude", 0.3, False,
                                  ("evaluation.score", "evaluation.error", "feedback.negative.rate")),
     "canary_regression": IncidentKind("canary variant latency multiplied by magnitude, errors up", 2.0, True,

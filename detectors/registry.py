@@ -2,8 +2,10 @@
 
 >>> sorted(DETECTORS)[:3]
 ['adaptive_threshold', 'adwin_drift', 'category_mix']
->>> [s.name for s in build_signals(DetectorSettings(enabled=["latency", "errors"]))]
-['latency', 'errors']
+>>> [s.name for s in build_signals(DetectorSettings(enabled=["latency", "errors", "stage:retrieval"]))]
+['latency', 'stage:retrieval', 'errors']
+>>> [(k.fields[-1], [s.name for s in k.signals]) for k in build_key_sets(DetectorSettings(enabled=["latency", "cost"]))]
+[('gen_ai.request.model', ['latency', 'cost']), ('app.tenant.id', ['latency']), ('app.route', ['latency'])]
 """
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from detectors.adwin_drift import AdwinDrift
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
 from detectors.config import DetectorSettings
+from detectors.embedding_drift import EmbeddingDrift
+from detectors.keysets import KeySet
 from detectors.rare_rate import RareEventRate
-from detectors.signals import (CategoryMix, InputDrift, OutcomeModel, RareRate, Signal, SloBurn, Throughput, Variant,
-                               outcome_signals, per_call, safety_signals)
+from detectors.signals import (CategoryMix, EmbeddingMean, InputDrift, OutcomeModel, RareRate, Signal, SloBurn,
+                               Throughput, Variant, outcome_signals, per_call, safety_signals, stage_signals)
 from detectors.slo_burn import BurnRate
 from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
@@ -26,6 +30,7 @@ DETECTORS: dict[str, type] = {
     "traffic_rate": TrafficRate,
     "category_mix": CategoryMixDrift,
     "adwin_drift": AdwinDrift,
+    "embedding_drift": EmbeddingDrift,
     "concept_drift": ConceptDrift,
     "variant_regression": VariantRegression,
     "slo_burn": BurnRate,
@@ -37,6 +42,7 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
     signals: list[Signal] = [
         per_call("latency", "gen_ai.client.operation.duration", 1e-3, "upper", settings),
         per_call("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3, "upper", settings),
+        *stage_signals(settings),
         per_call("input_tokens", "gen_ai.usage.input_tokens", 1.0, "both", settings),
         per_call("output_tokens", "gen_ai.usage.output_tokens", 1.0, "both", settings),
         per_call("cost", "app.cost.usd", 1e-5, "upper", settings),
@@ -46,6 +52,7 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
         InputDrift("input_tokens", "gen_ai.usage.input_tokens", settings),
         InputDrift("input_chars", "app.input.chars", settings),
         *(CategoryMix(i, field, settings) for i, field in enumerate(settings.categorical_fields)),
+        EmbeddingMean(settings),
         *outcome_signals(settings),
         OutcomeModel(settings),
         Variant("latency", settings),
@@ -53,7 +60,31 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
         *(SloBurn(i, slo, settings) for i, slo in enumerate(settings.slos)),
     ]
     names = [s.name for s in signals]
-    unknown = sorted(set(settings.enabled) - set(names))
-    if unknown:
-        raise ValueError(f"detectors.enabled: unknown signal {unknown[0]!r} (known: {', '.join(names)})")
+    for option in ("enabled", "extra_series_signals"):
+        unknown = sorted(set(getattr(settings, option)) - set(names))
+        if unknown:
+            raise ValueError(f"detectors.{option}: unknown signal {unknown[0]!r} (known: {', '.join(names)})")
     return [s for s in signals if not settings.enabled or s.name in settings.enabled]
+
+
+def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
+    """The primary series key, watched on every enabled signal, then each extra key set on its few signals."""
+    signals = build_signals(settings)
+    extra = [s for s in signals if s.name in settings.extra_series_signals]
+    return [KeySet(0, settings.series_key, signals, partial=True),
+            *(KeySet(i, fields, extra, partial=False) for i, fields in enumerate(settings.extra_series_keys, 1))]
+
+
+def emitted_signals(settings: DetectorSettings) -> list[tuple[str, str]]:
+    """Every ``(kind, signal)`` pair an anomaly record can carry under ``settings``, in signal order: what runbooks
+    must cover (extra key sets add series, not pairs).
+
+    >>> pairs = emitted_signals(DetectorSettings())
+    >>> len(pairs), pairs[0], pairs[2]
+    (28, ('threshold', 'gen_ai.client.operation.duration'), ('threshold', 'app.stage.retrieval.duration'))
+    >>> ("data_drift", "app.input.embedding") in pairs, ("slo_burn", "slo.errors") in pairs
+    (True, True)
+    >>> emitted_signals(DetectorSettings(enabled=["errors", "stage:retrieval"], stages=["retrieval"]))
+    [('threshold', 'app.stage.retrieval.duration'), ('rate', 'error.rate')]
+    """
+    return list(dict.fromkeys((s.kind, s.signal) for s in build_signals(settings)))

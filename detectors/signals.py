@@ -15,8 +15,9 @@ from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
+from detectors.embedding_drift import EmbeddingDrift
 from detectors.base import Detector
-from detectors.bucket import SAFETY_FLAGS, Bucket
+from detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket
 from detectors.config import DetectorSettings, SloSettings
 from detectors.filters import LearnIfNormal, WarmUp
 from detectors.rare_rate import RareEventRate
@@ -31,6 +32,8 @@ TOP_CONTRIBUTORS = 3
 OUTCOME_MIN_STD = 0.02
 #: fewest scores in the window for their mean to be judged (a handful of scores is mostly noise)
 OUTCOME_MIN_COUNT = 10
+#: fewest embeddings in the window for their mean to be judged
+MIN_EMBEDDINGS = 20
 
 
 class Signal(Protocol):
@@ -123,23 +126,37 @@ class MeanThreshold:
 
     def _stage_shift(self, window: list[Bucket], reference: list[Bucket]) -> list[dict]:
         """Where the extra latency sits: per stage, mean seconds in the window against the reference, biggest first."""
-        def means(buckets: list[Bucket]) -> list[float] | None:
-            n = sum(b.stage_n for b in buckets)
-            return [sum(b.stage_sums[i] for b in buckets) / n for i in range(len(self.settings.stages))] if n else None
-        now, before = means(window), means(reference)
-        if now is None or before is None:
-            return []
-        shifts = [{"stage": stage, "value": round(a, 4), "expected": round(b, 4), "delta": round(a - b, 4)}
-                  for stage, a, b in zip(self.settings.stages, now, before)]
+        def mean(buckets: list[Bucket], i: int) -> float | None:
+            n = sum(b.stage_n[i] for b in buckets)
+            return sum(b.stage_sums[i] for b in buckets) / n if n else None
+        shifts = []
+        for i, stage in enumerate(self.settings.stages):
+            now, before = mean(window, i), mean(reference, i)
+            if now is not None and before is not None:
+                shifts.append({"stage": stage, "value": round(now, 4), "expected": round(before, 4),
+                               "delta": round(now - before, 4)})
         return sorted(shifts, key=lambda s: -abs(s["delta"]))
+
+
+def _slowest(bucket: Bucket) -> list:
+    return [i for _, i in bucket.slow]
 
 
 def per_call(name: str, field: str, offset: float, side: str, settings: DetectorSettings) -> MeanThreshold:
     """Adaptive threshold on the window's geometric mean of a positive per-call field (``bucket.NUMERIC``)."""
     count, total = attrgetter(f"{name}_n"), attrgetter(f"{name}_log")
-    ids = (lambda b: [i for _, i in b.slow]) if name == "latency" else attrgetter("ids")
+    ids = _slowest if name == "latency" else attrgetter("ids")
     return MeanThreshold(name, field, "threshold", side, count, total, lambda v: math.exp(v) - offset,
                          settings.baseline.min_log_std, ids, settings)
+
+
+def stage_signals(settings: DetectorSettings) -> list[MeanThreshold]:
+    """One adaptive threshold per configured stage, on the window's geometric mean of its duration: a slow stage
+    (retrieval, a guardrail) is seen even when it is a small part of the whole call's latency."""
+    return [MeanThreshold(f"stage:{stage}", f"app.stage.{stage}.duration", "threshold", "upper",
+                          lambda b, i=i: b.stage_n[i], lambda b, i=i: b.stage_logs[i],
+                          lambda v: math.exp(v) - STAGE_OFFSET, settings.baseline.min_log_std, _slowest, settings)
+            for i, stage in enumerate(settings.stages)]
 
 
 def outcome_signals(settings: DetectorSettings) -> list[Signal]:
@@ -277,6 +294,41 @@ class CategoryMix:
     def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
         return {"value": value, "expected": expected,
+                "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
+
+
+class EmbeddingMean:
+    """Drift of the input embeddings: the window's mean embedding against the learned baseline."""
+
+    kind = "data_drift"
+    signal = "app.input.embedding"
+    detector = "embedding_drift"
+    name = "embedding"
+
+    def __init__(self, settings: DetectorSettings) -> None:
+        self.settings = settings
+        self.confirm = settings.episode.confirm_buckets
+
+    def make_detector(self) -> Detector:
+        s = self.settings
+        return guarded(EmbeddingDrift(s.embedding_dims, s.baseline.half_life_buckets * 2, s.embedding_min_effect), s)
+
+    def observe(self, ring: list[Bucket]) -> tuple[int, list[float]] | None:
+        """``(calls, mean embedding)`` over the window, of the embeddings as long as the latest bucket's."""
+        window = [b for b in _window(ring, self.settings) if b.embedding_sum is not None]
+        if not window:
+            return None
+        size = len(window[-1].embedding_sum)
+        window = [b for b in window if len(b.embedding_sum) == size]
+        n = sum(b.embedding_n for b in window)
+        if n < MIN_EMBEDDINGS:
+            return None
+        return n, [sum(column) / n for column in zip(*(b.embedding_sum for b in window))]
+
+    def describe(self, x: tuple[int, list[float]], detector: Detector, ring: list[Bucket]) -> dict:
+        value, expected = detector.explain_one(x)
+        return {"value": round(value, 4), "expected": round(expected, 4), "calls": x[0],
+                "unit": "distance of the mean embedding from its baseline (per-call standard deviations)",
                 "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
 
 

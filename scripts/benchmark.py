@@ -37,7 +37,8 @@ from streams.simulate import START_NS, generate  # noqa: E402
 INCIDENTS = [
     "latency_spike@40m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o",
     "error_burst@60m+4m:service.name=search-summarizer,gen_ai.request.model=gpt-4o-mini",
-    "traffic_surge@80m+6m:service.name=support-bot,app.tenant.id=tenant-007",
+    "retrieval_slowdown@50m+5m:service.name=code-assistant,gen_ai.request.model=mistral-large",
+    "traffic_surge@80m+6m:app.tenant.id=tenant-007",
     "traffic_stall@100m+8m:service.name=code-assistant,gen_ai.request.model=claude-opus-4",
     "traffic_drop@120m+8m:service.name=search-summarizer,gen_ai.request.model=gemini-2.5-flash",
     "output_collapse@140m+6m:service.name=code-assistant,gen_ai.request.model=mistral-large",
@@ -46,6 +47,7 @@ INCIDENTS = [
     "quality_drop@240m+20m:service.name=search-summarizer,gen_ai.request.model=gpt-4o-mini",
     "canary_regression@270m+10m:service.name=support-bot,app.variant=canary",
     "safety_wave@290m+8m:service.name=code-assistant,gen_ai.request.model=claude-opus-4",
+    "embedding_shift@300m+20m:service.name=search-summarizer,gen_ai.request.model=gpt-4o-mini",
 ]
 DAY_S = 6 * 3600.0
 TARGET_DELAY_S = 120.0

@@ -23,6 +23,7 @@ import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from detectors.evaluation import evaluate
+from detectors.incidents import parse_incident
 from streams import simulate
 from streams.config import Settings
 from streams.producer import TelemetryProducer
@@ -31,6 +32,15 @@ from streams.topics import ensure_topics
 NS = 1_000_000_000
 #: what a broker answers about a partition whose leader is still being set up
 NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+#: what the demo injects: one of each sudden kind an on-call engineer meets most, spaced out after the warm-up
+DEMO_INCIDENTS = (
+    "latency_spike@40m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o",
+    "error_burst@60m+4m:service.name=search-summarizer,gen_ai.request.model=gpt-4o-mini",
+    "traffic_stall@80m+8m:service.name=code-assistant,gen_ai.request.model=claude-opus-4",
+    "output_collapse@100m+6m:service.name=code-assistant,gen_ai.request.model=mistral-large",
+    "safety_wave@120m+8m:service.name=code-assistant,gen_ai.request.model=claude-opus-4",
+    "canary_regression@140m+10m:service.name=support-bot,app.variant=canary",
+)
 #: malformed messages mixed into the workload, to show the dead-letter topic at work
 MALFORMED = (b"{not json", b'{"event.id": "missing-fields"}', b'[{"event.id": "x", "time_unix_nano": 5}]')
 
@@ -38,7 +48,7 @@ MALFORMED = (b"{not json", b'{"event.id": "missing-fields"}', b'[{"event.id": "x
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="simulate incidents, run the pipeline on them, print a summary")
     parser.add_argument("--hours", type=float, default=3.0, help="simulated hours of traffic (default 3)")
-    parser.add_argument("--rate", type=float, default=8.0, help="simulated LLM calls per second (default 8)")
+    parser.add_argument("--rate", type=float, default=15.0, help="simulated LLM calls per second (default 15)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.set_defaults(run=run)
@@ -51,14 +61,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     anomalies_start = end_offsets(kafka.bootstrap, kafka.anomalies_topic)
     duration_s = args.hours * 3600
     start_ns = (time.time_ns() - int(duration_s * NS)) // NS * NS
-    incidents = simulate.default_incidents(duration_s)
+    incidents = [i for i in map(parse_incident, DEMO_INCIDENTS) if i.start_s + i.duration_s <= duration_s]
     say(f"publishing {args.hours:g} simulated hours at {args.rate:g} calls/s with {len(incidents)} incidents: "
         + ", ".join(sorted({i.kind for i in incidents})))
     sent = publish(settings, simulate.generate(args.seed, start_ns, duration_s, args.rate, incidents))
     telemetry_end = end_offsets(kafka.bootstrap, kafka.telemetry_topic)
 
     say(f"published {sent} events; starting `inferwatch worker`")
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--log-level", "WARNING", "worker"],
+    config = ["--config", args.config] if args.config else []
+    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", *config, "--log-level", "WARNING", "worker"],
                               env=os.environ.copy())
     started = time.monotonic()
     try:
@@ -135,7 +146,7 @@ def wait_for_offsets(bootstrap: str, group: str, topic: str, target: dict[int, i
     try:
         while time.monotonic() < deadline and worker.poll() is None:
             committed = consumer.committed([TopicPartition(topic, p) for p in target], timeout=10)
-            if all(tp.offset >= target[tp.partition] for tp in committed):
+            if all(tp.offset >= target[tp.partition] or target[tp.partition] == 0 for tp in committed):
                 return True
             time.sleep(0.5)
         return False

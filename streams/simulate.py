@@ -2,8 +2,8 @@
 
 ``generate`` is a pure, seeded generator (same arguments, same events) of the pinned event schema: several services,
 providers, models, tenants, routes and a canary variant; a daily rhythm (``day_s`` compresses the day for short
-runs); per-stage durations; tokens, cost, streaming time to first chunk, safety flags, input language and topic;
-evaluation and feedback events. Incidents (``detectors.incidents``) change the events whose labels match them.
+runs); per-stage durations; tokens, cost, streaming time to first chunk, safety flags, input language and topic, a
+small input embedding that depends on them; evaluation and feedback events. Incidents (``detectors.incidents``) change the events whose labels match them.
 
 >>> events = list(generate(seed=1, start_ns=START_NS, duration_s=60, rate_per_s=5, incidents=[]))
 >>> len(events) > 200, events == sorted(events, key=lambda e: e["time_unix_nano"])
@@ -13,6 +13,7 @@ evaluation and feedback events. Incidents (``detectors.incidents``) change the e
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -30,6 +31,10 @@ ERROR_TYPES = (("timeout", 504, 0.35), ("rate_limited", 429, 0.35), ("server_err
                ("invalid_request", 400, 0.1))
 LANGUAGES = (("en", 0.62), ("es", 0.12), ("de", 0.1), ("fr", 0.09), ("ja", 0.07))
 SHIFT_LANGUAGE = "pt"
+#: the length of ``app.input.embedding``: small, like a projected sentence embedding, so the files stay small
+EMBEDDING_DIMS = 12
+#: what the inputs of an ``embedding_shift`` incident are about (not one of any deployment's topics)
+SHIFT_TOPIC = "new-request-kind"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,21 @@ _TENANT_WEIGHTS = tuple(1.0 / (i + 1) for i in range(len(TENANTS)))
 
 def _labels_of(d: Deployment) -> dict:
     return {"service.name": d.service, "gen_ai.provider.name": d.provider, "gen_ai.request.model": d.model}
+
+
+@functools.lru_cache(maxsize=None)
+def _centroid(name: str) -> tuple[float, ...]:
+    """A fixed point in embedding space per topic or language (seeded by its name, the same in every run)."""
+    rng = random.Random(f"centroid:{name}")
+    return tuple(rng.gauss(0.0, 1.0) for _ in range(EMBEDDING_DIMS))
+
+
+def _embedding(rng: random.Random, topic: str, language: str) -> list[float]:
+    """A unit vector near the topic's point, nudged towards the language's: inputs about one thing look alike."""
+    v = [t + 0.5 * l + rng.gauss(0.0, 0.6) for t, l in zip(_centroid(f"topic:{topic}"),
+                                                             _centroid(f"language:{language}"))]
+    norm = math.sqrt(sum(x * x for x in v))
+    return [round(x / norm, 4) for x in v]
 
 
 def default_incidents(duration_s: float) -> list[Incident]:
@@ -129,6 +149,7 @@ class _World:
         hits = [i for i in active if i.matches(event)]
         t_s = (t_ns - self.start_ns) / NS
         latency_factor, error_p, out_factor, quality_shift, injection_p = 1.0, 0.002, 1.0, 0.0, 0.003
+        retrieval_factor, embedded_topic = 1.0, event["app.input.topic"]
         for incident in hits:
             if incident.kind == "latency_spike":
                 latency_factor *= incident.magnitude
@@ -145,6 +166,10 @@ class _World:
                 injection_p = max(injection_p, incident.magnitude)
             elif incident.kind == "language_shift" and rng.random() < incident.magnitude:
                 event["app.input.language"] = SHIFT_LANGUAGE
+            elif incident.kind == "embedding_shift" and rng.random() < incident.magnitude:
+                embedded_topic = SHIFT_TOPIC
+            elif incident.kind == "retrieval_slowdown":
+                retrieval_factor *= incident.magnitude
             elif incident.kind == "canary_regression" and event["app.variant"] == "canary":
                 latency_factor *= incident.magnitude
                 error_p = max(error_p, 0.03)
@@ -167,7 +192,8 @@ class _World:
             inference *= math.sqrt(max(output_tokens, 1) / d.out_tokens) if out_factor == 1.0 else 1.0
         if error == "timeout":
             inference = 30.0
-        stages = {"retrieval": rng.lognormvariate(math.log(0.12), 0.4), "prompt": rng.lognormvariate(math.log(0.01), 0.3),
+        stages = {"retrieval": rng.lognormvariate(math.log(0.12), 0.4) * retrieval_factor,
+                  "prompt": rng.lognormvariate(math.log(0.01), 0.3),
                   "inference": inference, "postprocess": rng.lognormvariate(math.log(0.03), 0.3),
                   "delivery": rng.lognormvariate(math.log(0.015), 0.3)}
         duration = sum(stages.values())
@@ -182,6 +208,7 @@ class _World:
             "gen_ai.response.finish_reasons": ["error"] if error else (["content_filter"] if blocked else ["stop"]),
             "app.cost.usd": round((input_tokens * d.usd_per_1k_in + (output_tokens or 0) * d.usd_per_1k_out) / 1000, 8),
             "app.input.chars": chars,
+            "app.input.embedding": _embedding(rng, embedded_topic, event["app.input.language"]),
             "app.safety.prompt_injection": injection,
             "app.safety.pii_detected": rng.random() < 0.004,
             "app.safety.blocked": blocked,

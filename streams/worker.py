@@ -53,5 +53,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     app = build_worker_app(settings, args.role)
     worker = faust.Worker(app, loglevel=logging.getLevelName(logging.getLogger().level), quiet=True,
                           redirect_stdouts=False)
+    worker.spinner = None  # its cursor escape codes would garble the console/outbox notifier's lines
     worker.execute_from_commandline()
     return 0

@@ -9,14 +9,14 @@ import logging
 from typing import Callable
 
 from alerting.config import AlertingSettings, TargetSettings
-from alerting.notifiers.base import Notification, Notifier, NotifierError
+from alerting.notifiers.base import Notification, Notifier, NotifierError, Thread
 from alerting.notifiers.console import ConsoleNotifier
 from alerting.notifiers.memory import InMemoryNotifier
 from alerting.notifiers.pagerduty_events import PagerDutyNotifier
 from alerting.notifiers.slack import SlackNotifier
 
-__all__ = ["NOTIFIERS", "Notification", "Notifier", "NotifierError", "ConsoleNotifier", "InMemoryNotifier",
-           "PagerDutyNotifier", "SlackNotifier", "build_notifier", "build_notifiers"]
+__all__ = ["NOTIFIERS", "THREADED", "Notification", "Notifier", "NotifierError", "Thread", "ConsoleNotifier",
+           "InMemoryNotifier", "PagerDutyNotifier", "SlackNotifier", "build_notifier", "build_notifiers"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ NOTIFIERS: dict[str, Callable[[str, TargetSettings, AlertingSettings], Notifier]
     "pagerduty": lambda name, t, s: PagerDutyNotifier.from_settings(t, s),
     "console": lambda name, t, s: ConsoleNotifier(name, s.outbox_path),
 }
+
+#: target types whose messages have threads: related alerts can share one (alerting.grouping)
+THREADED: frozenset[str] = frozenset({"slack"})
 
 #: what a target type needs before it can talk to its provider
 _HAS_CREDENTIALS: dict[str, Callable[[TargetSettings, AlertingSettings], bool]] = {

@@ -21,8 +21,9 @@ import pytest
 import redis
 import trustme
 
-from alerting.config import AlertingSettings, LevelSettings, PolicySettings, TargetSettings
-from alerting.notifiers import InMemoryNotifier, Notifier
+from alerting.config import AlertingSettings, LevelSettings, PagerDutySettings, PolicySettings, SlackSettings, \
+    TargetSettings
+from alerting.notifiers import InMemoryNotifier, Notifier, build_notifiers
 from alerting.service import AlertingService
 
 T0 = 1_800_000_000.0
@@ -87,7 +88,9 @@ class _Server:
         if ssl_context is not None:
             self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # a short poll interval: shutting a server down at the end of each test then takes no noticeable time
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
         self.thread.start()
 
     def fail(self, method: str, status: int, body: dict | None = None, headers: dict | None = None,
@@ -113,13 +116,22 @@ class _Server:
         with self.lock:
             return [r["body"] for r in self.requests if r["method"] == method]
 
+    def processed(self, match: Callable[[str, dict], bool]) -> bool:
+        """Whether a request ``match(method, body)`` accepts has been processed (its effects are in place)."""
+        with self.lock:
+            return any(match(r["method"], r["body"]) for r in self.requests)
+
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
 class FakeSlack(_Server):
-    """chat.postMessage, chat.update, conversations.history: messages per channel, threads, message metadata."""
+    """chat.postMessage, chat.update, conversations.history/replies: messages per channel, threads, message metadata.
+
+    Like Slack: metadata is returned only with ``include_all_metadata``, a thread reply shows in the channel's history
+    only when posted with ``reply_broadcast``, and conversations.replies pages with ``limit`` and a cursor.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -135,7 +147,8 @@ class FakeSlack(_Server):
         if method == "chat.postMessage":
             self._ts += 0.0001
             msg = {"ts": f"{self._ts:.6f}", "text": body.get("text"), "blocks": body.get("blocks"),
-                   "thread_ts": body.get("thread_ts"), "metadata": body.get("metadata")}
+                   "thread_ts": body.get("thread_ts"), "reply_broadcast": bool(body.get("reply_broadcast")),
+                   "metadata": body.get("metadata")}
             self.messages.setdefault(channel, []).append(msg)
             return 200, {"ok": True, "channel": channel, "ts": msg["ts"], "message": msg}, {}
         if method == "chat.update":
@@ -145,9 +158,22 @@ class FakeSlack(_Server):
                     return 200, {"ok": True, "channel": channel, "ts": msg["ts"]}, {}
             return 200, {"ok": False, "error": "message_not_found"}, {}
         if method == "conversations.history":
-            top = [m for m in reversed(self.messages.get(channel, [])) if not m["thread_ts"]]
-            return 200, {"ok": True, "messages": top, "has_more": False}, {}
+            shown = [m for m in reversed(self.messages.get(channel, [])) if not m["thread_ts"] or m["reply_broadcast"]]
+            return 200, {"ok": True, "messages": self._as_listed(shown, body), "has_more": False}, {}
+        if method == "conversations.replies":
+            thread = [m for m in self.messages.get(channel, []) if body.get("ts") in (m["ts"], m["thread_ts"])]
+            if not thread:
+                return 200, {"ok": False, "error": "thread_not_found"}, {}
+            start, limit = int(body.get("cursor") or 0), int(body.get("limit") or 1000)
+            page, more = thread[start:start + limit], start + limit < len(thread)
+            return 200, {"ok": True, "messages": self._as_listed(page, body), "has_more": more,
+                         "response_metadata": {"next_cursor": str(start + limit) if more else ""}}, {}
         return 404, {"ok": False, "error": "unknown_method"}, {}
+
+    @staticmethod
+    def _as_listed(messages: list[dict], body: dict) -> list[dict]:
+        with_metadata = str(body.get("include_all_metadata")).lower() in ("1", "true")
+        return [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in messages]
 
     def top_level(self, channel: str) -> list[dict]:
         """Messages posted to the channel itself (not thread replies)."""
@@ -220,6 +246,23 @@ def two_level_settings(**overrides: Any) -> AlertingSettings:
     )
     base.update(overrides)
     return AlertingSettings(**base)
+
+
+def slack_settings(fake_slack: FakeSlack, fake_pagerduty: FakePagerDuty | None = None,
+                   **overrides: Any) -> AlertingSettings:
+    """``two_level_settings`` with the Slack (and PagerDuty) credentials and endpoints of the local servers."""
+    pd = PagerDutySettings(routing_key="R" * 32, events_url=fake_pagerduty.base_url, ca_file=fake_pagerduty.ca_file) \
+        if fake_pagerduty else PagerDutySettings()
+    return two_level_settings(**{"slack": SlackSettings(token="xoxb-test-token", api_url=fake_slack.base_url,
+                                                        timeout_s=5),
+                                 "pagerduty": pd, "runbook_base_url": "https://git.example/inferwatch/runbooks",
+                                 **overrides})
+
+
+def service_for(make_service: Callable[..., AlertingService], settings: AlertingSettings,
+                runbooks: Any = None) -> AlertingService:
+    """A service whose notifiers are the production ones (real SDK clients) built from ``settings``."""
+    return make_service(settings, notifiers=build_notifiers(settings), runbooks=runbooks)
 
 
 def anomaly(i: int = 0, fingerprint: str = "fp-latency-checkout", **fields: Any) -> dict[str, Any]:

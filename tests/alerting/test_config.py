@@ -1,9 +1,15 @@
 """The ``alerting:`` config section: env overrides for secrets/endpoints, strict validation naming the field."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 
 from streams.config import ConfigError, load_settings, settings_from_mapping
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "README-alerting.md"
 
 
 def test_secrets_and_endpoints_come_from_the_environment():
@@ -22,8 +28,17 @@ def test_the_documented_routing_example_loads():
         "policies": {"default": {"levels": [{"targets": ["team-slack"], "timeout_s": 600}, {"targets": ["oncall"]}]},
                      "payments": {"levels": [{"targets": ["team-slack", "payments-oncall"]}], "repeat": True}},
         "routes": [{"match": {"service.name": "payments", "severity": "critical"}, "policy": "payments"}],
+        "grouping": {"by": ["service.name", "gen_ai.request.model"], "window_s": 300},
     }}).alerting
     assert s.routes[0].policy == "payments" and s.policies["payments"].repeat
+    assert (s.grouping.by, s.grouping.window_s) == (["service.name", "gen_ai.request.model"], 300)
+
+
+def test_the_configuration_example_of_the_alerting_readme_loads():
+    [example] = re.findall(r"```yaml\n(alerting:.*?)```", DOC.read_text(), re.S)
+    s = settings_from_mapping(yaml.safe_load(example)).alerting
+    assert s.targets["leads-slack"].user_group == "S0LEADS1"
+    assert (s.grouping.by, s.grouping.window_s) == (["service.name"], 600)
 
 
 @pytest.mark.parametrize("section, message", [
@@ -35,6 +50,17 @@ def test_the_documented_routing_example_loads():
     ({"routes": [{"match": {"kind": "=~("}, "policy": "default"}]}, "routes[0].match.kind: invalid regular expr"),
     ({"policies": {"default": {"levels": []}}}, "policies.default.levels: a policy needs at least one level"),
     ({"retry": {"max_attempts": "many"}}, "alerting.retry.max_attempts: expected an integer"),
+    ({"targets": {"leads": {"type": "slack", "channel": "C1", "user_group": "@leads"}}},
+     "targets.leads.user_group: expected a Slack user group ID like S0123ABCD, got '@leads'"),
+    ({"targets": {"leads": {"type": "slack", "channel": "C1", "user_group": "S0A> <!channel"}}},
+     "targets.leads.user_group: expected a Slack user group ID"),
+    ({"targets": {"pd": {"type": "pagerduty", "user_group": "S0LEADS"}}},
+     "targets.pd.user_group: only a slack target can mention a user group"),
+    ({"grouping": {"by": []}}, "grouping.by: name at least one label"),
+    ({"grouping": {"window_s": -1}}, "grouping.window_s: must be >= 0"),
+    ({"grouping": {"max_wait_s": -1}}, "grouping.max_wait_s: must be >= 0"),
+    ({"grouping": {"window": 60}}, "alerting.grouping.window: unknown key"),
+    ({"runbook_base_url": "github.com/acme/runbooks"}, "runbook_base_url: expected an http(s) URL or empty"),
 ])
 def test_bad_config_fails_naming_the_field(section, message):
     with pytest.raises(ConfigError) as err:

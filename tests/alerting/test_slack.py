@@ -1,16 +1,19 @@
-"""Slack through the real slack_sdk WebClient against a local server that speaks chat.postMessage/chat.update."""
+"""Slack through the real slack_sdk WebClient against a local server that speaks chat.postMessage/chat.update and
+conversations.history/replies."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from alerting.config import RetrySettings, SlackSettings, PagerDutySettings
-from alerting.notifiers import build_notifiers
+from alerting.alert import AlertView
+from alerting.config import LevelSettings, PolicySettings, RetrySettings, TargetSettings
+from alerting.notifiers import Notification, SlackNotifier
 from alerting.runbooks import RunbookLibrary
 
-from tests.alerting.conftest import T0, anomaly, two_level_settings
+from tests.alerting.conftest import T0, anomaly, service_for, slack_settings
 
 FP = "fp-latency-checkout"
 CHANNEL = "C0ALERTS"
@@ -40,17 +43,6 @@ Fail over to the backup model.
 def runbooks(tmp_path: Path) -> RunbookLibrary:
     (tmp_path / "latency.md").write_text(RUNBOOK)
     return RunbookLibrary.load(tmp_path)
-
-
-def slack_settings(fake_slack, fake_pagerduty=None, **overrides):
-    pd = PagerDutySettings(routing_key="R" * 32, events_url=fake_pagerduty.base_url, ca_file=fake_pagerduty.ca_file) \
-        if fake_pagerduty else PagerDutySettings()
-    return two_level_settings(slack=SlackSettings(token="xoxb-test-token", api_url=fake_slack.base_url, timeout_s=5),
-                              pagerduty=pd, runbook_base_url="https://git.example/inferwatch/runbooks", **overrides)
-
-
-def service_for(make_service, settings, runbooks=None):
-    return make_service(settings, notifiers=build_notifiers(settings), runbooks=runbooks)
 
 
 def test_one_message_per_alert_updated_in_place_with_a_thread_of_transitions(make_service, fake_slack, runbooks):
@@ -143,3 +135,77 @@ def test_untrusted_text_reaches_slack_escaped_and_redacted(make_service, fake_sl
     assert "&lt;!channel&gt; mail [email]" in blocks
     assert "&lt;@U0ADMIN&gt; &lt;https://evil.example|click&gt;" in blocks
     assert "key [secret]" in blocks
+
+
+def test_a_user_group_is_mentioned_on_the_pages_of_its_target_and_nowhere_else(make_service, fake_slack):
+    settings = slack_settings(
+        fake_slack, resolve_quiet_s=3600,
+        targets={"team": TargetSettings(type="slack", channel=CHANNEL),
+                 "leads": TargetSettings(type="slack", channel="C0LEADS", user_group="S0LEADS")},
+        policies={"default": PolicySettings([LevelSettings(["team"], 300), LevelSettings(["leads"], 300)],
+                                            repeat=True)})
+    service = service_for(make_service, settings)
+    evil = anomaly(0, labels={"service.name": "chat", "app.input.topic": "<!subteam^S0EVIL> <!here>"},
+                   exemplars=["<!subteam^S0EVIL|everyone>"])
+    service.ingest(evil, now=T0)
+    service.tick(T0)
+    [team] = fake_slack.top_level(CHANNEL)
+    assert "<!subteam" not in team["text"] and "you are paged" not in json.dumps(team["blocks"])
+
+    service.tick(T0 + 300)  # nobody acknowledged: level 1 pages the leads, mentioning their user group
+    [leads] = fake_slack.top_level("C0LEADS")
+    assert leads["text"].startswith("<!subteam^S0LEADS> [WARNING] gen_ai.client.operation.duration")
+    assert leads["blocks"][1]["text"]["text"] == "<!subteam^S0LEADS> you are paged for this alert."
+    service.tick(T0 + 600)  # repeat: level 0 again (no group to mention), then level 1 again
+    service.tick(T0 + 900)
+    service.acknowledge(FP, "slack:U42", now=T0 + 910)
+    service.tick(T0 + 910)
+    assert [r["text"] for r in fake_slack.replies("C0LEADS", leads["ts"])] == [
+        "Escalated to level 0: nobody acknowledged in time.",  # news about another level: nobody is pinged
+        "<!subteam^S0LEADS> Escalated to level 1: nobody acknowledged in time.",  # paged again: mentioned again
+        "Acknowledged by slack:U42."]  # an announcement: nobody is pinged for it
+    assert all("<!subteam" not in r["text"] for r in fake_slack.replies(CHANNEL, team["ts"]))
+
+    sent = json.dumps([r["body"] for r in fake_slack.requests])
+    assert "<!subteam^S0EVIL" not in sent and "<!here>" not in sent  # record text can mention nobody
+    assert "&lt;!subteam^S0EVIL&gt; &lt;!here&gt;" in json.dumps(leads["blocks"])
+    assert {m.group(0) for m in re.finditer(r"<!subteam\^\w+", sent)} == {"<!subteam^S0LEADS"}
+
+
+def test_without_a_base_url_the_runbook_is_its_repository_path_shown_as_text(make_service, fake_slack,
+                                                                             fake_pagerduty, tmp_path):
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "latency.md").write_text(RUNBOOK)
+    settings = slack_settings(fake_slack, fake_pagerduty, runbook_base_url="", policies={
+        "default": PolicySettings([LevelSettings(["slack", "pagerduty"])])})
+    service = service_for(make_service, settings, RunbookLibrary.load(tmp_path / "runbooks"))
+    service.ingest(anomaly(0), now=T0)
+    service.tick(T0)
+    [message] = fake_slack.top_level(CHANNEL)
+    [runbook] = [b["text"]["text"] for b in message["blocks"] if "*Runbook:*" in b.get("text", {}).get("text", "")]
+    assert runbook.startswith("*Runbook:* LLM latency is high (`runbooks/latency.md`)\n1. Check the provider")
+    [trigger] = fake_pagerduty.calls("enqueue")
+    assert not trigger.get("links") and trigger["payload"]["custom_details"]["runbook"] == "runbooks/latency.md"
+    sent = json.dumps([r["body"] for r in fake_slack.requests + fake_pagerduty.requests])
+    assert "file://" not in sent and "<runbooks/" not in sent
+
+
+def test_a_retried_reply_finds_its_earlier_attempt_beyond_the_first_page_of_the_thread(make_service, fake_slack):
+    settings = slack_settings(fake_slack, ack_expiry_s=60)
+    service = service_for(make_service, settings)
+    service.ingest(anomaly(0), now=T0)
+    service.tick(T0)
+    for t in (10, 80, 150):  # acknowledged; the acknowledgement expired: refired; acknowledged again
+        service.ingest(anomaly(t), now=T0 + t)
+        service.acknowledge(FP, "cli:alice", now=T0 + t)
+        service.tick(T0 + t)
+    [message] = fake_slack.top_level(CHANNEL)
+    assert len(fake_slack.replies(CHANNEL, message["ts"])) == 3
+    last = [e for e in service.outbox.entries(FP) if e.action == "update"][-1]
+    notifier = SlackNotifier(service.engine.notifiers["slack"].client, CHANNEL, lookup_page_size=1)
+    view = AlertView.of(service.store.load(FP), None)
+    retry = Notification(idempotency_key=last.key, event="acknowledged", actor="cli:alice", alert=view, attempt=2)
+    posts = len(fake_slack.calls("chat.postMessage"))
+    assert notifier.update(retry, last.ref) == last.ref
+    assert len(fake_slack.calls("chat.postMessage")) == posts  # found on the fourth page: not posted again
+    assert [c.get("cursor") for c in fake_slack.calls("conversations.replies")] == [None, "1", "2", "3"]

@@ -1,0 +1,52 @@
+"""Key sets: the ways events are cut into series, each with the signals its series are watched on.
+
+The primary key set (``detectors.series_key``) takes every event, leaving out the fields an event lacks, and is
+watched on every enabled signal. Each extra key set (``detectors.extra_series_keys``, e.g. service and tenant) takes
+only the events that have all its fields and is watched on a few signals (``detectors.extra_series_signals``), which
+bounds what thousands of tenants cost. A series' labels are its key set's fields, so the same problem on a tenant
+series and on a model series has two fingerprints.
+
+>>> tenants = KeySet(1, ["service.name", "app.tenant.id"], signals=[], partial=False)
+>>> key = tenants.key({"service.name": "chat", "app.tenant.id": "t7", "gen_ai.request.model": "m"})
+>>> key, tenants.labels(key), tenants.store_key(key)
+((1, 'chat', 't7'), {'service.name': 'chat', 'app.tenant.id': 't7'}, '{"service.name":"chat","app.tenant.id":"t7"}')
+>>> tenants.key({"service.name": "chat"}) is None
+True
+>>> models = KeySet(0, ["service.name", "gen_ai.request.model"], signals=[], partial=True)
+>>> key = models.key({"service.name": "chat"}); key, models.labels(key), models.store_key(key)
+((0, 'chat', None), {'service.name': 'chat'}, '["chat",null]')
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class KeySet:
+    """Which fields make a series key, and which signals (``detectors.signals``) its series are watched on."""
+
+    __slots__ = ("index", "fields", "signals", "partial")
+
+    def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool) -> None:
+        self.index = index
+        self.fields = list(fields)
+        self.signals = signals
+        #: a partial key set keeps events that lack some of its fields (the primary one: every event has a series)
+        self.partial = partial
+
+    def key(self, event: dict) -> tuple | None:
+        """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""
+        values = tuple(map(event.get, self.fields))
+        if not self.partial and None in values:
+            return None
+        return (self.index, *values)
+
+    def labels(self, key: tuple) -> dict:
+        return {f: v for f, v in zip(self.fields, key[1:]) if v is not None}
+
+    def store_key(self, key: tuple) -> str:
+        """The checkpoint key: the primary key set keeps the JSON list of values it always had (checkpoints already
+        stored stay valid); extra key sets use a JSON object of their labels, which cannot collide with a list."""
+        if self.index == 0:
+            return json.dumps(list(key[1:]), separators=(",", ":"))
+        return json.dumps(self.labels(key), separators=(",", ":"))
