@@ -1,8 +1,11 @@
 """What one series saw in one event-time bucket: counts and sums, never raw events, so state stays bounded.
 
 This is the hot path: ``add`` runs once per event and does only additions; detectors run once per closed bucket on
-window sums of these (``merge``). Per-value tallies (error types, languages, tenants...) keep at most
-``MAX_VALUES`` distinct values per bucket, the rest count as ``OTHER``.
+window sums of these. Per-value tallies (error types, languages, tenants...) keep at most ``MAX_VALUES`` distinct
+values per bucket, the rest count as ``OTHER``. ``CallBucket`` sums what call-level signals need (calls, errors,
+latency, sizes, exemplars, contributors): the extra series (tenants, routes) use it, as they are many and watched on
+few signals. ``Bucket`` adds what the other signals need (stages, safety flags, input mixes and embeddings,
+variants, SLOs, evaluations and feedback).
 
 >>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"], slo_latency=[5.0])
 >>> b.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en",
@@ -13,6 +16,10 @@ window sums of these (``merge``). Per-value tallies (error types, languages, ten
 (2, 1, {'timeout': 1}, [1], 1, [(2.0, 'a')], {'en': 1}, {'t1': [2, 1]})
 >>> b.stage_n, b.stage_sums, b.embedding_n, b.embedding_sum
 ([1], [1.5], 2, [0.75, -1.0])
+>>> c = CallBucket(contributors=[])
+>>> c.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en"}, 3)
+>>> c.calls, c.latency_n, c.slow, hasattr(c, "categories")
+(1, 1, [(2.0, 'a')], False)
 """
 from __future__ import annotations
 
@@ -44,45 +51,26 @@ def _tally(counts: dict, value) -> None:
         counts[OTHER] = counts.get(OTHER, 0) + 1
 
 
-class Bucket:
-    """Sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of logs);
-    stage ``i`` has ``stage_n[i]``, ``stage_sums[i]`` (seconds) and ``stage_logs[i]``; input embeddings are summed
-    element-wise (``embedding_sum``; an embedding of another length than the bucket's first is left out)."""
+def _slots(cls: type) -> tuple[str, ...]:
+    return tuple(name for c in reversed(cls.__mro__) for name in getattr(c, "__slots__", ()))
+
+
+class CallBucket:
+    """Call-level sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of
+    logs). Latency is of the calls that succeeded: a failed call's duration is its timeout or its fast failure, not
+    the service's speed (failures are judged by the error rate), and on a small series one 30 s timeout would move a
+    window's mean latency as much as a real slowdown."""
 
     __slots__ = (
-        "calls", "errors", "error_types", "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n",
-        "embedding_n", "embedding_sum", "categories", "contributors",
-        "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad", "slow", "error_ids", "ids",
-        "_stage_fields", "_categorical", "_contributor_fields", "_slo_latency",
+        "calls", "errors", "error_types", "contributors", "slow", "error_ids", "ids", "_contributor_fields",
         *(f"{name}_{part}" for name, _, _ in NUMERIC for part in ("n", "log")),
     )
 
-    def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
-                 slo_latency: list[float], negative_at_most: float = 0.0) -> None:
-        self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
-        self._categorical = categorical
+    def __init__(self, contributors: list[str]) -> None:
         self._contributor_fields = contributors
-        self._slo_latency = slo_latency
-        self._negative_at_most = negative_at_most
         self.calls = self.errors = 0
         self.error_types: dict = {}
-        self.flags = [0] * len(SAFETY_FLAGS)
-        self.flag_ids: list = []
-        self.stage_n = [0] * len(stages)
-        self.stage_sums = [0.0] * len(stages)
-        self.stage_logs = [0.0] * len(stages)
-        self.embedding_n = 0
-        self.embedding_sum: list[float] | None = None
-        self.categories: list[dict] = [{} for _ in categorical]
         self.contributors: list[dict] = [{} for _ in contributors]
-        #: variant -> [calls, errors, latency count, sum of log latency, sum of squared log latency]
-        self.variants: dict = {}
-        #: evaluation name -> [count, sum of scores]
-        self.evals: dict = {}
-        self.outcomes: list = []
-        self.feedback_n = 0
-        self.feedback_negative = 0
-        self.slo_bad = [0] * len(slo_latency)
         self.slow: list = []
         self.error_ids: list = []
         self.ids: list = []
@@ -91,18 +79,123 @@ class Bucket:
             setattr(self, f"{name}_log", 0.0)
 
     def __getstate__(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in _STATE[type(self)])
 
     def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state):
+        for name, value in zip(_STATE[type(self)], state):
             setattr(self, name, value)
 
     def compact(self) -> None:
-        """Drop what only the short window and the last bucket use (exemplars, mixes, outcomes, embeddings), once the
-        bucket has left the short window: the long window needs only counts, contributors, variants and stage sums."""
-        self.outcomes, self.ids, self.slow, self.error_ids, self.flag_ids = [], [], [], [], []
+        """Drop what only the short window uses (exemplars, error mix) once the bucket has left it: the long window
+        needs only counts and contributors."""
+        self.ids, self.slow, self.error_ids = [], [], []
+        self.error_types = {}
+
+    def add(self, event: dict, exemplars: int) -> None:
+        if event.get("event.kind", "llm_call") == "llm_call":
+            self._add_call(event, exemplars)
+
+    def _add_call(self, event: dict, exemplars: int) -> tuple:
+        """Add a call's sums; returns ``(event_id, error, duration, log_duration)`` for subclasses to go on with."""
+        self.calls += 1
+        get = event.get
+        event_id = get("trace_id") or get("event.id")
+        if len(self.ids) < exemplars:
+            self.ids.append(event_id)
+        error = get("error.type")
+        if error is not None:
+            self.errors += 1
+            _tally(self.error_types, error)
+            if len(self.error_ids) < exemplars:
+                self.error_ids.append(event_id)
+        duration = get("gen_ai.client.operation.duration")
+        log_duration = None if duration is None else _log(duration + 1e-3)
+        if error is None and duration is not None:
+            self.latency_n += 1
+            self.latency_log += log_duration
+            slow = self.slow
+            if len(slow) < exemplars:
+                slow.append((duration, event_id))
+                slow.sort(reverse=True)
+            elif duration > slow[-1][0]:
+                slow[-1] = (duration, event_id)
+                slow.sort(reverse=True)
+        value = get("gen_ai.response.time_to_first_chunk")
+        if value is not None:
+            self.ttfc_n += 1
+            self.ttfc_log += _log(value + 1e-3)
+        value = get("gen_ai.usage.input_tokens")
+        if value is not None:
+            self.input_tokens_n += 1
+            self.input_tokens_log += _log(value + 1.0)
+        value = get("gen_ai.usage.output_tokens")
+        if value is not None:
+            self.output_tokens_n += 1
+            self.output_tokens_log += _log(value + 1.0)
+        value = get("app.cost.usd")
+        if value is not None:
+            self.cost_n += 1
+            self.cost_log += _log(value + 1e-5)
+        value = get("app.input.chars")
+        if value is not None:
+            self.input_chars_n += 1
+            self.input_chars_log += _log(value + 1.0)
+        for tallies, name in zip(self.contributors, self._contributor_fields):
+            value = get(name)
+            if value is not None:
+                tally = tallies.get(value)
+                if tally is None:
+                    if len(tallies) >= MAX_VALUES:
+                        value = OTHER
+                    tally = tallies.setdefault(value, [0, 0])
+                tally[0] += 1
+                if error is not None:
+                    tally[1] += 1
+        return event_id, error, duration, log_duration
+
+
+class Bucket(CallBucket):
+    """All sums of one series over one bucket: the call-level ones, and stage ``i``'s ``stage_n[i]``,
+    ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of calls that succeeded), safety flags, input mixes, input
+    embeddings summed element-wise (one of another length than the bucket's first is left out), variants, SLO
+    counts, evaluations and feedback."""
+
+    __slots__ = (
+        "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n", "embedding_n", "embedding_sum", "categories",
+        "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad",
+        "_stage_fields", "_categorical", "_slo_latency",
+    )
+
+    def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
+                 slo_latency: list[float], negative_at_most: float = 0.0) -> None:
+        super().__init__(contributors)
+        self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
+        self._categorical = categorical
+        self._slo_latency = slo_latency
+        self._negative_at_most = negative_at_most
+        self.flags = [0] * len(SAFETY_FLAGS)
+        self.flag_ids: list = []
+        self.stage_n = [0] * len(stages)
+        self.stage_sums = [0.0] * len(stages)
+        self.stage_logs = [0.0] * len(stages)
+        self.embedding_n = 0
+        self.embedding_sum: list[float] | None = None
+        self.categories: list[dict] = [{} for _ in categorical]
+        #: variant -> [calls, errors, latency count, sum of log latency, sum of squared log latency]
+        self.variants: dict = {}
+        #: evaluation name -> [count, sum of scores]
+        self.evals: dict = {}
+        self.outcomes: list = []
+        self.feedback_n = 0
+        self.feedback_negative = 0
+        self.slo_bad = [0] * len(slo_latency)
+
+    def compact(self) -> None:
+        """Also drop mixes, outcomes and embeddings: the long window needs stage sums and variants besides counts."""
+        super().compact()
+        self.outcomes, self.flag_ids = [], []
         self.embedding_n, self.embedding_sum = 0, None
-        self.error_types, self.evals = {}, {}
+        self.evals = {}
         self.categories = [{} for _ in self.categories]
 
     def add(self, event: dict, exemplars: int) -> None:
@@ -133,65 +226,16 @@ class Bucket:
             features["input_tokens"] = event.get("gen_ai.usage.input_tokens")
             self.outcomes.append((name, features, score))
 
-    def _add_durations(self, event: dict, duration: float | None, log_duration: float | None, event_id,
-                       exemplars: int) -> None:
-        """Latency and stage durations of a call that succeeded: a failed call's duration is its timeout or its
-        fast failure, not the service's speed (failures are judged by the error rate), and on a small series one
-        30 s timeout would move a window's mean latency as much as a real slowdown."""
-        if duration is not None:
-            self.latency_n += 1
-            self.latency_log += log_duration
-            slow = self.slow
-            if len(slow) < exemplars:
-                slow.append((duration, event_id))
-                slow.sort(reverse=True)
-            elif duration > slow[-1][0]:
-                slow[-1] = (duration, event_id)
-                slow.sort(reverse=True)
+    def _add_call(self, event: dict, exemplars: int) -> tuple:
+        event_id, error, duration, log_duration = super()._add_call(event, exemplars)
         get = event.get
-        for i, name in enumerate(self._stage_fields):
-            value = get(name)
-            if value is not None:
-                self.stage_n[i] += 1
-                self.stage_sums[i] += value
-                self.stage_logs[i] += _log(value + STAGE_OFFSET)
-
-    def _add_call(self, event: dict, exemplars: int) -> None:
-        self.calls += 1
-        get = event.get
-        event_id = get("trace_id") or get("event.id")
-        if len(self.ids) < exemplars:
-            self.ids.append(event_id)
-        error = get("error.type")
-        if error is not None:
-            self.errors += 1
-            _tally(self.error_types, error)
-            if len(self.error_ids) < exemplars:
-                self.error_ids.append(event_id)
-        duration = get("gen_ai.client.operation.duration")
-        log_duration = None if duration is None else _log(duration + 1e-3)
         if error is None:
-            self._add_durations(event, duration, log_duration, event_id, exemplars)
-        value = get("gen_ai.response.time_to_first_chunk")
-        if value is not None:
-            self.ttfc_n += 1
-            self.ttfc_log += _log(value + 1e-3)
-        value = get("gen_ai.usage.input_tokens")
-        if value is not None:
-            self.input_tokens_n += 1
-            self.input_tokens_log += _log(value + 1.0)
-        value = get("gen_ai.usage.output_tokens")
-        if value is not None:
-            self.output_tokens_n += 1
-            self.output_tokens_log += _log(value + 1.0)
-        value = get("app.cost.usd")
-        if value is not None:
-            self.cost_n += 1
-            self.cost_log += _log(value + 1e-5)
-        value = get("app.input.chars")
-        if value is not None:
-            self.input_chars_n += 1
-            self.input_chars_log += _log(value + 1.0)
+            for i, name in enumerate(self._stage_fields):
+                value = get(name)
+                if value is not None:
+                    self.stage_n[i] += 1
+                    self.stage_sums[i] += value
+                    self.stage_logs[i] += _log(value + STAGE_OFFSET)
         embedding = get("app.input.embedding")
         if embedding:
             total = self.embedding_sum
@@ -211,31 +255,28 @@ class Bucket:
             value = get(name)
             if value is not None:
                 _tally(counts, value)
-        for tallies, name in zip(self.contributors, self._contributor_fields):
-            value = get(name)
-            if value is not None:
-                tally = tallies.get(value)
-                if tally is None:
-                    if len(tallies) >= MAX_VALUES:
-                        value = OTHER
-                    tally = tallies.setdefault(value, [0, 0])
-                tally[0] += 1
-                if error is not None:
-                    tally[1] += 1
         for i, threshold in enumerate(self._slo_latency):
             if error is not None or (threshold > 0 and duration is not None and duration > threshold):
                 self.slo_bad[i] += 1
         variant = get("app.variant")
         if variant is not None:
-            tally = self.variants.get(variant)
-            if tally is None:
-                if len(self.variants) >= MAX_VALUES:
-                    return
-                tally = self.variants[variant] = [0, 0, 0, 0.0, 0.0]
-            tally[0] += 1
-            if error is not None:
-                tally[1] += 1
-            if log_duration is not None:
-                tally[2] += 1
-                tally[3] += log_duration
-                tally[4] += log_duration * log_duration
+            self._add_variant(variant, error, log_duration)
+        return event_id, error, duration, log_duration
+
+    def _add_variant(self, variant: str, error, log_duration: float | None) -> None:
+        tally = self.variants.get(variant)
+        if tally is None:
+            if len(self.variants) >= MAX_VALUES:
+                return
+            tally = self.variants[variant] = [0, 0, 0, 0.0, 0.0]
+        tally[0] += 1
+        if error is not None:
+            tally[1] += 1
+        if log_duration is not None:
+            tally[2] += 1
+            tally[3] += log_duration
+            tally[4] += log_duration * log_duration
+
+
+#: the pickled fields of each bucket class, base class fields first
+_STATE = {cls: _slots(cls) for cls in (CallBucket, Bucket)}

@@ -29,7 +29,7 @@ import json
 import pickle
 from typing import Any
 
-from detectors.bucket import Bucket
+from detectors.bucket import CallBucket
 from detectors.config import DetectorSettings
 from detectors.episodes import NS, Episode
 from detectors.keysets import KeySet
@@ -48,9 +48,9 @@ class Series:
     def __init__(self, key: str, labels: dict, next_close: int) -> None:
         self.key = key
         self.labels = labels
-        self.open: dict[int, Bucket] = {}
+        self.open: dict[int, CallBucket] = {}
         self.next_close = next_close
-        self.ring: list[Bucket] = []
+        self.ring: list[CallBucket] = []
         self.detectors: dict[str, Any] = {}
         self.episodes: dict[str, Episode] = {}
         self.last_seen_ns = 0
@@ -91,7 +91,6 @@ class DetectionEngine:
         self.signals = self.key_sets[0].signals
         self._bucket_ns = int(settings.bucket_s * NS)
         self._lateness_ns = int(settings.allowed_lateness_s * NS)
-        self._slo_latency = [slo.latency_threshold_s for slo in settings.slos]
         self._series: dict[tuple, Series] = {}
         self._dirty: set[tuple] = set()
         self._evicted: dict[str, bytes] = {}
@@ -128,7 +127,7 @@ class DetectionEngine:
         index = max(t // self._bucket_ns, series.next_close)
         bucket = series.open.get(index)
         if bucket is None:
-            bucket = series.open[index] = self._new_bucket()
+            bucket = series.open[index] = key_set.new_bucket()
         bucket.add(event, self.settings.exemplars)
         if t > series.last_seen_ns:
             series.last_seen_ns = t
@@ -181,11 +180,6 @@ class DetectionEngine:
     def series_count(self) -> int:
         return len(self._series)
 
-    def _new_bucket(self) -> Bucket:
-        s = self.settings
-        return Bucket(s.stages, s.categorical_fields, s.contributor_fields, self._slo_latency,
-                      s.negative_feedback_at_most)
-
     def _open_series(self, key_set: KeySet, key: tuple) -> tuple[Series, list[dict]]:
         store_key = key_set.store_key(key)
         series = _load(self.store.load(store_key)) if self.store is not None else None
@@ -212,7 +206,7 @@ class DetectionEngine:
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
         records: list[dict] = []
         for index in range(start, closable):
-            bucket = series.open.pop(index, None) or self._new_bucket()
+            bucket = series.open.pop(index, None) or key_set.new_bucket()
             series.ring.append(bucket)
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]

@@ -6,33 +6,39 @@ only the events that have all its fields and is watched on a few signals (``dete
 bounds what thousands of tenants cost. A series' labels are its key set's fields, so the same problem on a tenant
 series and on a model series has two fingerprints.
 
->>> tenants = KeySet(1, ["service.name", "app.tenant.id"], signals=[], partial=False)
+>>> from detectors.bucket import CallBucket
+>>> tenants = KeySet(1, ["service.name", "app.tenant.id"], [], partial=False, new_bucket=lambda: CallBucket([]))
 >>> key = tenants.key({"service.name": "chat", "app.tenant.id": "t7", "gen_ai.request.model": "m"})
 >>> key, tenants.labels(key), tenants.store_key(key)
 ((1, 'chat', 't7'), {'service.name': 'chat', 'app.tenant.id': 't7'}, '{"service.name":"chat","app.tenant.id":"t7"}')
 >>> tenants.key({"service.name": "chat"}) is None
 True
->>> models = KeySet(0, ["service.name", "gen_ai.request.model"], signals=[], partial=True)
+>>> models = KeySet(0, ["service.name", "gen_ai.request.model"], signals=[], partial=True, new_bucket=tenants.new_bucket)
 >>> key = models.key({"service.name": "chat"}); key, models.labels(key), models.store_key(key)
 ((0, 'chat', None), {'service.name': 'chat'}, '["chat",null]')
 """
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
+
+from detectors.bucket import CallBucket
 
 
 class KeySet:
-    """Which fields make a series key, and which signals (``detectors.signals``) its series are watched on."""
+    """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, and the
+    bucket that sums what those signals read."""
 
-    __slots__ = ("index", "fields", "signals", "partial")
+    __slots__ = ("index", "fields", "signals", "partial", "new_bucket")
 
-    def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool) -> None:
+    def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
+                 new_bucket: Callable[[], CallBucket]) -> None:
         self.index = index
         self.fields = list(fields)
         self.signals = signals
         #: a partial key set keeps events that lack some of its fields (the primary one: every event has a series)
         self.partial = partial
+        self.new_bucket = new_bucket
 
     def key(self, event: dict) -> tuple | None:
         """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""

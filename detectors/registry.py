@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
+from detectors.bucket import Bucket, CallBucket
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
 from detectors.config import DetectorSettings
@@ -23,6 +24,8 @@ from detectors.slo_burn import BurnRate
 from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
 
+#: signals that read only call-level sums (``bucket.CallBucket``): the ones extra series (tenants, routes) can watch
+CALL_SIGNALS = ("latency", "ttfc", "input_tokens", "output_tokens", "cost", "errors", "traffic")
 #: every detector class, by the name anomaly records carry in ``detector``
 DETECTORS: dict[str, type] = {
     "adaptive_threshold": AdaptiveThreshold,
@@ -68,11 +71,25 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
 
 
 def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
-    """The primary series key, watched on every enabled signal, then each extra key set on its few signals."""
+    """The primary series key, watched on every enabled signal, then each extra key set on its few signals, which
+    read call-level sums only (``CallBucket``: a tenant series costs a fraction of a model series)."""
     signals = build_signals(settings)
-    extra = [s for s in signals if s.name in settings.extra_series_signals]
-    return [KeySet(0, settings.series_key, signals, partial=True),
-            *(KeySet(i, fields, extra, partial=False) for i, fields in enumerate(settings.extra_series_keys, 1))]
+    not_call_level = sorted(set(settings.extra_series_signals) - set(CALL_SIGNALS))
+    if not_call_level:
+        raise ValueError(f"detectors.extra_series_signals: {not_call_level[0]!r} needs more than call-level sums "
+                         f"(extra series can watch: {', '.join(CALL_SIGNALS)})")
+    s = settings
+    slo_latency = [slo.latency_threshold_s for slo in s.slos]
+
+    def full() -> Bucket:
+        return Bucket(s.stages, s.categorical_fields, s.contributor_fields, slo_latency, s.negative_feedback_at_most)
+
+    def calls() -> CallBucket:
+        return CallBucket(s.contributor_fields)
+    extra = [signal for signal in signals if signal.name in s.extra_series_signals]
+    return [KeySet(0, s.series_key, signals, partial=True, new_bucket=full),
+            *(KeySet(i, fields, extra, partial=False, new_bucket=calls)
+              for i, fields in enumerate(s.extra_series_keys, 1))]
 
 
 def emitted_signals(settings: DetectorSettings) -> list[tuple[str, str]]:

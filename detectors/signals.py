@@ -15,7 +15,7 @@ from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
-from detectors.embedding_drift import EmbeddingDrift
+from detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
 from detectors.base import Detector
 from detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket
 from detectors.config import DetectorSettings, SloSettings
@@ -313,21 +313,25 @@ class EmbeddingMean:
         s = self.settings
         return guarded(EmbeddingDrift(s.embedding_dims, s.baseline.half_life_buckets * 2, s.embedding_min_effect), s)
 
-    def observe(self, ring: list[Bucket]) -> tuple[int, list[float]] | None:
-        """``(calls, mean embedding)`` over the window, of the embeddings as long as the latest bucket's."""
-        window = [b for b in _window(ring, self.settings) if b.embedding_sum is not None]
-        if not window:
+    def observe(self, ring: list[Bucket]) -> EmbeddingWindow | None:
+        """Count and mean of the window's embeddings (of the newest length seen), and of the newest bucket's."""
+        window = _window(ring, self.settings)
+        latest = next((b.embedding_sum for b in reversed(window) if b.embedding_sum is not None), None)
+        if latest is None:
             return None
-        size = len(window[-1].embedding_sum)
-        window = [b for b in window if len(b.embedding_sum) == size]
-        n = sum(b.embedding_n for b in window)
+        used = [b for b in window if b.embedding_sum is not None and len(b.embedding_sum) == len(latest)]
+        n = sum(b.embedding_n for b in used)
         if n < MIN_EMBEDDINGS:
             return None
-        return n, [sum(column) / n for column in zip(*(b.embedding_sum for b in window))]
+        mean = [sum(column) / n for column in zip(*(b.embedding_sum for b in used))]
+        newest = ring[-1]
+        if newest.embedding_sum is latest:
+            return EmbeddingWindow(n, mean, newest.embedding_n, [v / newest.embedding_n for v in latest])
+        return EmbeddingWindow(n, mean, 0, None)
 
-    def describe(self, x: tuple[int, list[float]], detector: Detector, ring: list[Bucket]) -> dict:
+    def describe(self, x: EmbeddingWindow, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
-        return {"value": round(value, 4), "expected": round(expected, 4), "calls": x[0],
+        return {"value": round(value, 4), "expected": round(expected, 4), "calls": x.calls,
                 "unit": "distance of the mean embedding from its baseline (per-call standard deviations)",
                 "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
 

@@ -48,8 +48,9 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def pipeline_config(tmp_path, kafka_bootstrap, redis_url):
-    """A config file with topics and a consumer group of this test's own, on the session's broker and Redis."""
+def pipeline_config(tmp_path, kafka_bootstrap, redis_url, redis_client):
+    """A config file with topics and a consumer group of this test's own, on the session's broker and an emptied
+    Redis (series keys repeat across tests, and a checkpoint of another test's series would be restored)."""
     run = uuid.uuid4().hex[:8]
     config = {
         "kafka": {"bootstrap": kafka_bootstrap, "telemetry_topic": f"t-{run}.telemetry",

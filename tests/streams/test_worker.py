@@ -147,8 +147,10 @@ def test_sigkill_mid_stream_resumes_without_losing_an_anomaly_or_warming_up_agai
     search = [e for e in events if e["service.name"] == "search"]
     expected = episodes(offline_records(settings, checkout, 20) + offline_records(settings, search, 20))
     assert any(46 <= m - T0 // (60 * 10**9) < 49 for _, m in expected), "a clean run detects the second incident"
-    assert not unmatched(expected, online), "anomalies lost across the crash (or the restart warmed up again)"
-    assert not unmatched(online, expected), "the crash produced anomalies a clean run does not"
+    assert not unmatched(expected, online), f"anomalies lost across the crash (or the restart warmed up again): " \
+        f"clean run {expected}, with the crash {online}"
+    assert not unmatched(online, expected), f"the crash produced anomalies a clean run does not: " \
+        f"clean run {expected}, with the crash {online}"
 
     paged = {fp for fp, _ in expected}
     outbox = Path(settings.alerting.outbox_path)
