@@ -35,32 +35,12 @@ from urllib.parse import quote
 import yaml
 
 from alerting.matchers import Matcher, MatcherError, matches, parse_matchers, specificity
+from detectors.config import DetectorSettings
+from detectors.registry import emitted_signals
 
-#: (kind, signal) pairs the default detector set emits; ``lint`` reports those no runbook is written for.
-#: Stage names and safety flags are the ones the telemetry schema documents. Reconcile with the detectors' registry.
-DEFAULT_EMITTED: tuple[tuple[str, str], ...] = (
-    ("threshold", "gen_ai.client.operation.duration"),
-    ("threshold", "gen_ai.response.time_to_first_chunk"),
-    *(("threshold", f"app.stage.{stage}.duration")
-      for stage in ("retrieval", "prompt", "inference", "postprocess", "delivery")),
-    ("threshold", "gen_ai.usage.input_tokens"),
-    ("threshold", "gen_ai.usage.output_tokens"),
-    ("threshold", "app.cost.usd"),
-    ("rate", "error.rate"),
-    *(("rate", f"app.safety.{flag}") for flag in ("prompt_injection", "pii_detected", "blocked", "refusal")),
-    ("throughput", "request.rate"),
-    ("data_drift", "gen_ai.usage.input_tokens"),
-    ("data_drift", "app.input.chars"),
-    ("data_drift", "app.input.language"),
-    ("data_drift", "app.input.topic"),
-    ("data_drift", "app.input.embedding"),
-    ("concept_drift", "app.evaluation.score"),
-    ("concept_drift", "app.feedback.value"),
-    ("variant", "gen_ai.client.operation.duration"),
-    ("variant", "error.rate"),
-    ("slo_burn", "gen_ai.client.operation.duration"),
-    ("slo_burn", "error.rate"),
-)
+#: (kind, signal) pairs the default detector set emits (from the detectors' registry); ``lint`` reports those no
+#: runbook is written for. ``inferwatch runbooks lint`` uses the configured detector set instead.
+DEFAULT_EMITTED: tuple[tuple[str, str], ...] = tuple(emitted_signals(DetectorSettings()))
 
 REQUIRED_KEYS = ("id", "title", "match", "severity", "owner")
 OPTIONAL_KEYS = ("escalation",)

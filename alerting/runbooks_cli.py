@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alerting.runbooks import DEFAULT_EMITTED, RunbookLibrary, lint
+from alerting.runbooks import RunbookLibrary, lint
+from detectors.registry import emitted_signals
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_lint(args: argparse.Namespace, settings) -> int:
     directory = args.directory or settings.alerting.runbooks_dir
-    problems = lint(directory, DEFAULT_EMITTED, policies=settings.alerting.policies)
+    emitted = emitted_signals(settings.detectors)
+    problems = lint(directory, emitted, policies=settings.alerting.policies)
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
         return 1
     count = len(RunbookLibrary.load(directory).runbooks)
-    print(f"{directory}: {count} runbooks OK, covering all {len(set(DEFAULT_EMITTED))} default kind/signal pairs")
+    print(f"{directory}: {count} runbooks OK, covering all {len(emitted)} kind/signal pairs the detectors emit")
     return 0

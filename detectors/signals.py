@@ -118,7 +118,7 @@ class MeanThreshold:
         window = _window(ring, self.settings)
         out = {"value": round(self.inverse(value), 6), "expected": round(self.inverse(expected), 6),
                "exemplars": [i for b in window for i in self.exemplars(b)][: self.settings.exemplars]}
-        if self.name == "latency":
+        if self.name == "latency" and isinstance(window[-1], Bucket):  # extra series sum no stages (CallBucket)
             stages = self._stage_shift(window, _reference(ring, self.settings))
             if stages:
                 out["stages"] = stages

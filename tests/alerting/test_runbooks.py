@@ -233,7 +233,7 @@ def test_lint_default_emitted_pairs_are_checked(tmp_path: Path) -> None:
     write(tmp_path, "latency.md", runbook_text(id="latency", match=LATENCY))
     found = problems_text(lint(tmp_path))
     assert len(found) == len(set(DEFAULT_EMITTED)) - 1
-    assert f"{tmp_path}: no runbook covers kind=slo_burn signal=error.rate" in found
+    assert f"{tmp_path}: no runbook covers kind=slo_burn signal=slo.errors" in found
 
 
 @pytest.mark.parametrize("make, expected", [
@@ -268,9 +268,9 @@ def test_every_default_signal_has_its_own_shipped_runbook(kind: str, signal: str
     ("threshold", "gen_ai.usage.input_tokens", "input-tokens"),
     ("data_drift", "gen_ai.usage.input_tokens", "input-size-drift"),
     ("threshold", "app.stage.rerank.duration", "stage-latency"),
-    ("rate", "app.safety.pii_detected", "safety-pii"),
+    ("rate", "app.safety.pii_detected.rate", "safety-pii"),
     ("rate", "app.safety.toxicity", "safety-flags"),
-    ("variant", "error.rate", "variant-regression"),
+    ("variant_regression", "variant.error.rate", "variant-regression"),
     ("throughput", "request.rate", "traffic"),
     ("novelty", "something.new", "generic"),
 ])
@@ -326,8 +326,8 @@ def test_cli_lints_the_configured_directory_and_policies(tmp_path: Path, capsys)
                                       "page-now": {"levels": [{"targets": ["slack"]}]}}
     assert run_cli(["runbooks", "lint"], config) == 0
     assert capsys.readouterr().out == (
-        f"{tmp_path}: {len(DEFAULT_EMITTED) + 1} runbooks OK, covering all {len(DEFAULT_EMITTED)} default "
-        "kind/signal pairs\n")
+        f"{tmp_path}: {len(DEFAULT_EMITTED) + 1} runbooks OK, covering all {len(DEFAULT_EMITTED)} "
+        "kind/signal pairs the detectors emit\n")
 
 
 def test_runbook_is_hashable_and_frozen() -> None:
