@@ -88,6 +88,9 @@ class DetectorSettings:
     bucket_s: float = 15.0
     #: buckets summed into the short window most signals are judged on
     window_buckets: int = 4
+    #: fewest calls in the window for a per-call mean (latency, time to first chunk, tokens, cost, a stage) to be
+    #: judged: the mean of a handful of calls swings too much to page on (a small tenant's two slow calls)
+    min_window_calls: int = 20
     #: buckets of the long window (category mix, variants, contributor reference)
     long_window_buckets: int = 20
     #: a bucket closes once the watermark (max event time seen) is this far past its end
@@ -109,6 +112,9 @@ class DetectorSettings:
     )
     #: the signals those extra series are watched on (names as in ``enabled``): few, to bound cost and false alarms
     extra_series_signals: list[str] = field(default_factory=lambda: ["latency", "errors", "traffic"])
+    #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
+    #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
+    extra_series_fire_score: float = 0.999999
     #: categorical input fields whose mix is watched for drift
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
     #: fields whose values are reported as contributors (who is behind a surge or burst)

@@ -210,7 +210,7 @@ class DetectionEngine:
             series.ring.append(bucket)
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]
-            records += self._judge(series, (index + 1) * self._bucket_ns, key_set.signals, firing)
+            records += self._judge(series, (index + 1) * self._bucket_ns, key_set, firing)
             if len(series.ring) > self.settings.window_buckets:
                 series.ring[-self.settings.window_buckets - 1].compact()
         for stale in [i for i in series.open if i < closable]:
@@ -218,10 +218,10 @@ class DetectionEngine:
         series.next_close = closable
         return records
 
-    def _judge(self, series: Series, t_ns: int, signals: list, firing: frozenset) -> list[dict]:
+    def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset) -> list[dict]:
         records = []
         service = series.labels.get("service.name")
-        for signal in signals:
+        for signal in key_set.signals:
             x = signal.observe(series.ring)
             detector = series.detectors.get(signal.name)
             if detector is None:
@@ -235,7 +235,7 @@ class DetectionEngine:
                 score = detector.score_one(x)
                 detector.learn_one(x)
             deferred = not episode.active and (service, signal.name) in firing
-            status = episode.step(0.0 if deferred else score, t_ns, self.settings.episode, signal.confirm)
+            status = episode.step(0.0 if deferred else score, t_ns, key_set.episode, signal.confirm)
             if status is not None:
                 records.append(self._record(signal, series, episode, x, detector, score, status, t_ns))
         return records

@@ -39,16 +39,25 @@ class WarmUp:
 
 
 class LearnIfNormal:
-    """Learns only from points scored under ``threshold``; after ``patience`` refusals in a row it learns again."""
+    """Learns only from points scored under ``threshold``; after ``patience`` refusals in a row it learns again.
+
+    The engine scores a point, then learns it: the score of the last ``score_one`` is kept (not pickled) so that
+    ``learn_one`` of the very same object does not compute it twice."""
 
     def __init__(self, detector: Detector, threshold: float = 0.9999, patience: int = 120) -> None:
         self.detector = detector
         self.threshold = threshold
         self.patience = patience
         self.refused = 0
+        self._scored: tuple[Any, float] | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_scored": None}
 
     def learn_one(self, x: Any) -> None:
-        anomalous = self.detector.score_one(x) >= self.threshold
+        scored, self._scored = self._scored, None
+        score = scored[1] if scored is not None and scored[0] is x else self.detector.score_one(x)
+        anomalous = score >= self.threshold
         if anomalous and self.refused < self.patience:
             self.refused += 1
             return
@@ -58,7 +67,9 @@ class LearnIfNormal:
         self.detector.learn_one(x)
 
     def score_one(self, x: Any) -> float:
-        return self.detector.score_one(x)
+        score = self.detector.score_one(x)
+        self._scored = (x, score)
+        return score
 
     def explain_one(self, x: Any) -> tuple[Any, Any]:
         return self.detector.explain_one(x)

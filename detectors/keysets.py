@@ -3,10 +3,10 @@
 The primary key set (``detectors.series_key``) takes every event, leaving out the fields an event lacks, and is
 watched on every enabled signal. Each extra key set (``detectors.extra_series_keys``, e.g. service and tenant) takes
 only the events that have all its fields and is watched on a few signals (``detectors.extra_series_signals``), which
-bounds what thousands of tenants cost. A series' labels are its key set's fields, so the same problem on a tenant
-series and on a model series has two fingerprints.
+bounds what thousands of tenants cost; being many, they fire at a stricter score (``extra_series_fire_score``). A
+series' labels are its key set's fields, so the same problem on a tenant series and on a model series has two
+fingerprints.
 
->>> from detectors.bucket import CallBucket
 >>> tenants = KeySet(1, ["service.name", "app.tenant.id"], [], partial=False, new_bucket=lambda: CallBucket([]))
 >>> key = tenants.key({"service.name": "chat", "app.tenant.id": "t7", "gen_ai.request.model": "m"})
 >>> key, tenants.labels(key), tenants.store_key(key)
@@ -23,22 +23,24 @@ import json
 from typing import Any, Callable
 
 from detectors.bucket import CallBucket
+from detectors.config import EpisodeSettings
 
 
 class KeySet:
-    """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, and the
-    bucket that sums what those signals read."""
+    """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, the bucket
+    that sums what those signals read, and when its episodes open and resolve."""
 
-    __slots__ = ("index", "fields", "signals", "partial", "new_bucket")
+    __slots__ = ("index", "fields", "signals", "partial", "new_bucket", "episode")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
-                 new_bucket: Callable[[], CallBucket]) -> None:
+                 new_bucket: Callable[[], CallBucket], episode: EpisodeSettings = EpisodeSettings()) -> None:
         self.index = index
         self.fields = list(fields)
         self.signals = signals
         #: a partial key set keeps events that lack some of its fields (the primary one: every event has a series)
         self.partial = partial
         self.new_bucket = new_bucket
+        self.episode = episode
 
     def key(self, event: dict) -> tuple | None:
         """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
 from detectors.bucket import Bucket, CallBucket
@@ -87,8 +89,9 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
     def calls() -> CallBucket:
         return CallBucket(s.contributor_fields)
     extra = [signal for signal in signals if signal.name in s.extra_series_signals]
-    return [KeySet(0, s.series_key, signals, partial=True, new_bucket=full),
-            *(KeySet(i, fields, extra, partial=False, new_bucket=calls)
+    stricter = dataclasses.replace(s.episode, fire_score=s.extra_series_fire_score)
+    return [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
+            *(KeySet(i, fields, extra, partial=False, new_bucket=calls, episode=stricter)
               for i, fields in enumerate(s.extra_series_keys, 1))]
 
 

@@ -25,8 +25,8 @@ from detectors.slo_burn import BurnRate
 from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
 
-#: fewest observations in the window for a numeric signal to be judged at all
-MIN_WINDOW_COUNT = 3
+#: fewest observations in a bucket for its mean input size to be judged at all
+MIN_BUCKET_COUNT = 3
 TOP_CONTRIBUTORS = 3
 #: floor of the std of a window mean of scores in [0, 1] (evaluations, feedback)
 OUTCOME_MIN_STD = 0.02
@@ -96,7 +96,7 @@ class MeanThreshold:
     def __init__(self, name: str, signal: str, kind: str, side: str, count: Callable[[Bucket], float],
                  total: Callable[[Bucket], float], inverse: Callable[[float], float], min_std: float,
                  exemplars: Callable[[Bucket], list], settings: DetectorSettings,
-                 min_count: int = MIN_WINDOW_COUNT) -> None:
+                 min_count: int) -> None:
         self.name, self.signal, self.kind, self.side, self.settings = name, signal, kind, side, settings
         self.count, self.total, self.inverse, self.min_std, self.exemplars = count, total, inverse, min_std, exemplars
         self.min_count = min_count
@@ -147,7 +147,7 @@ def per_call(name: str, field: str, offset: float, side: str, settings: Detector
     count, total = attrgetter(f"{name}_n"), attrgetter(f"{name}_log")
     ids = _slowest if name == "latency" else attrgetter("ids")
     return MeanThreshold(name, field, "threshold", side, count, total, lambda v: math.exp(v) - offset,
-                         settings.baseline.min_log_std, ids, settings)
+                         settings.baseline.min_log_std, ids, settings, settings.min_window_calls)
 
 
 def stage_signals(settings: DetectorSettings) -> list[MeanThreshold]:
@@ -155,7 +155,8 @@ def stage_signals(settings: DetectorSettings) -> list[MeanThreshold]:
     (retrieval, a guardrail) is seen even when it is a small part of the whole call's latency."""
     return [MeanThreshold(f"stage:{stage}", f"app.stage.{stage}.duration", "threshold", "upper",
                           lambda b, i=i: b.stage_n[i], lambda b, i=i: b.stage_logs[i],
-                          lambda v: math.exp(v) - STAGE_OFFSET, settings.baseline.min_log_std, _slowest, settings)
+                          lambda v: math.exp(v) - STAGE_OFFSET, settings.baseline.min_log_std, _slowest, settings,
+                          settings.min_window_calls)
             for i, stage in enumerate(settings.stages)]
 
 
@@ -261,7 +262,7 @@ class InputDrift:
     def observe(self, ring: list[Bucket]) -> float | None:
         last = ring[-1]
         n = self._n(last)
-        return self._log(last) / n if n >= MIN_WINDOW_COUNT else None
+        return self._log(last) / n if n >= MIN_BUCKET_COUNT else None
 
     def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)

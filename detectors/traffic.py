@@ -3,7 +3,9 @@
 The observation is the count of calls in the recent window, silent buckets included (closed by the watermark).
 The baseline is Holt's linear trend (an EW level plus an EW slope), so it follows the daily rhythm's rise and fall
 instead of lagging behind it, with an EW variance of the forecast errors and a Poisson floor, so a low-volume
-series is not judged on a variance it has not shown yet.
+series is not judged on a variance it has not shown yet. The count is scored on a negative binomial's tails with
+that mean and variance: on a small series (a tenant's few calls a minute) a normal approximation would call an
+ordinary burst a one-in-a-million event.
 
 >>> d = TrafficRate()
 >>> for i in range(400):
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 
-from detectors.scoring import normal_score
+from detectors.scoring import count_score
 
 
 class TrafficRate:
@@ -51,7 +53,7 @@ class TrafficRate:
         if self.n == 0:
             return 0.0
         expected = self.forecast()
-        return normal_score((x - expected) / math.sqrt(max(self.var, expected) + 1.0), self.side)
+        return count_score(x, expected, max(self.var, expected) + 1.0, self.side)
 
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.forecast()

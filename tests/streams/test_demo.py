@@ -21,7 +21,7 @@ def test_demo_detects_what_it_injects_and_pages_it_to_the_outbox(pipeline_config
     found = re.fullmatch(r"injected=(\d+) detected=(\d+)", last)
     assert found, f"the last line is machine-readable, got {last!r}"
     injected, detected = map(int, found.groups())
-    assert injected == 6 and detected == injected
+    assert injected == 6 and detected == injected, result.stdout[-3000:]
     assert "malformed messages sent to" in result.stdout
     outbox = Path(load_settings(pipeline_config, env={}).alerting.outbox_path)
     pages = [json.loads(line) for line in outbox.read_text().splitlines()]
