@@ -2,9 +2,9 @@
 
 This is the hot path: ``add`` runs once per event and does only additions; detectors run once per closed bucket on
 window sums of these. Per-value tallies (error types, languages, tenants...) keep at most ``MAX_VALUES`` distinct
-values per bucket, the rest count as ``OTHER``. ``CallBucket`` sums what call-level signals need (calls, errors,
-latency, sizes, exemplars, contributors): the extra series (tenants, routes) use it, as they are many and watched on
-few signals. ``Bucket`` adds what the other signals need (stages, safety flags, input mixes and embeddings,
+values per bucket, the rest count as ``OTHER``. ``CallBucket`` sums what the call-level signals need (calls, errors,
+latency, exemplars, contributors): the extra series (tenants, routes) use it, as they are many and watched on few
+signals. ``Bucket`` adds what the other signals need (sizes, stages, safety flags, input mixes and embeddings,
 variants, SLOs, evaluations and feedback).
 
 >>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"], slo_latency=[5.0])
@@ -28,9 +28,8 @@ import math
 MAX_VALUES = 32
 OTHER = "__other__"
 SAFETY_FLAGS = ("app.safety.prompt_injection", "app.safety.pii_detected", "app.safety.blocked", "app.safety.refusal")
-#: numeric per-call fields judged on their log: (attribute prefix, field, offset added before the log)
-NUMERIC = (
-    ("latency", "gen_ai.client.operation.duration", 1e-3),
+#: numeric per-call fields judged on their log, besides latency: (attribute prefix, field, offset added before the log)
+SIZES = (
     ("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3),
     ("input_tokens", "gen_ai.usage.input_tokens", 1.0),
     ("output_tokens", "gen_ai.usage.output_tokens", 1.0),
@@ -56,27 +55,24 @@ def _slots(cls: type) -> tuple[str, ...]:
 
 
 class CallBucket:
-    """Call-level sums of one series over one bucket. Numeric signal ``s`` has ``s_n`` (count) and ``s_log`` (sum of
-    logs). Latency is of the calls that succeeded: a failed call's duration is its timeout or its fast failure, not
-    the service's speed (failures are judged by the error rate), and on a small series one 30 s timeout would move a
-    window's mean latency as much as a real slowdown."""
+    """Call-level sums of one series over one bucket: ``latency_n`` and ``latency_log`` are the count and the sum of
+    the logs of the durations of the calls that succeeded: a failed call's duration is its timeout or its fast
+    failure, not the service's speed (failures are judged by the error rate), and on a small series one 30 s timeout
+    would move a window's mean latency as much as a real slowdown."""
 
-    __slots__ = (
-        "calls", "errors", "error_types", "contributors", "slow", "error_ids", "ids", "_contributor_fields",
-        *(f"{name}_{part}" for name, _, _ in NUMERIC for part in ("n", "log")),
-    )
+    __slots__ = ("calls", "errors", "error_types", "contributors", "slow", "error_ids", "ids", "latency_n",
+                 "latency_log", "contributor_fields")
 
     def __init__(self, contributors: list[str]) -> None:
-        self._contributor_fields = contributors
-        self.calls = self.errors = 0
+        #: the fields whose values are tallied in ``contributors`` (who is behind a surge or a burst)
+        self.contributor_fields = contributors
+        self.calls = self.errors = self.latency_n = 0
+        self.latency_log = 0.0
         self.error_types: dict = {}
         self.contributors: list[dict] = [{} for _ in contributors]
         self.slow: list = []
         self.error_ids: list = []
         self.ids: list = []
-        for name, _, _ in NUMERIC:
-            setattr(self, f"{name}_n", 0)
-            setattr(self, f"{name}_log", 0.0)
 
     def __getstate__(self):
         return tuple(getattr(self, name) for name in _STATE[type(self)])
@@ -87,9 +83,9 @@ class CallBucket:
 
     def compact(self) -> None:
         """Drop what only the short window uses (exemplars, error mix) once the bucket has left it: the long window
-        needs only counts and contributors."""
-        self.ids, self.slow, self.error_ids = [], [], []
-        self.error_types = {}
+        needs only counts and contributors. A closed bucket is never added to again, so what is dropped becomes the
+        shared empty tuple (no new objects for thousands of series every bucket)."""
+        self.ids = self.slow = self.error_ids = self.error_types = ()
 
     def add(self, event: dict, exemplars: int) -> None:
         if event.get("event.kind", "llm_call") == "llm_call":
@@ -120,27 +116,7 @@ class CallBucket:
             elif duration > slow[-1][0]:
                 slow[-1] = (duration, event_id)
                 slow.sort(reverse=True)
-        value = get("gen_ai.response.time_to_first_chunk")
-        if value is not None:
-            self.ttfc_n += 1
-            self.ttfc_log += _log(value + 1e-3)
-        value = get("gen_ai.usage.input_tokens")
-        if value is not None:
-            self.input_tokens_n += 1
-            self.input_tokens_log += _log(value + 1.0)
-        value = get("gen_ai.usage.output_tokens")
-        if value is not None:
-            self.output_tokens_n += 1
-            self.output_tokens_log += _log(value + 1.0)
-        value = get("app.cost.usd")
-        if value is not None:
-            self.cost_n += 1
-            self.cost_log += _log(value + 1e-5)
-        value = get("app.input.chars")
-        if value is not None:
-            self.input_chars_n += 1
-            self.input_chars_log += _log(value + 1.0)
-        for tallies, name in zip(self.contributors, self._contributor_fields):
+        for tallies, name in zip(self.contributors, self.contributor_fields):
             value = get(name)
             if value is not None:
                 tally = tallies.get(value)
@@ -155,15 +131,16 @@ class CallBucket:
 
 
 class Bucket(CallBucket):
-    """All sums of one series over one bucket: the call-level ones, and stage ``i``'s ``stage_n[i]``,
-    ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of calls that succeeded), safety flags, input mixes, input
-    embeddings summed element-wise (one of another length than the bucket's first is left out), variants, SLO
-    counts, evaluations and feedback."""
+    """All sums of one series over one bucket: the call-level ones; size ``s`` (``SIZES``) has ``s_n`` (count) and
+    ``s_log`` (sum of logs); stage ``i`` has ``stage_n[i]``, ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of
+    calls that succeeded); safety flags, input mixes, input embeddings summed element-wise (one of another length
+    than the bucket's first is left out), variants, SLO counts, evaluations and feedback."""
 
     __slots__ = (
         "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n", "embedding_n", "embedding_sum", "categories",
         "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad",
         "_stage_fields", "_categorical", "_slo_latency",
+        *(f"{name}_{part}" for name, _, _ in SIZES for part in ("n", "log")),
     )
 
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
@@ -189,14 +166,14 @@ class Bucket(CallBucket):
         self.feedback_n = 0
         self.feedback_negative = 0
         self.slo_bad = [0] * len(slo_latency)
+        self.ttfc_n = self.input_tokens_n = self.output_tokens_n = self.cost_n = self.input_chars_n = 0
+        self.ttfc_log = self.input_tokens_log = self.output_tokens_log = self.cost_log = self.input_chars_log = 0.0
 
     def compact(self) -> None:
         """Also drop mixes, outcomes and embeddings: the long window needs stage sums and variants besides counts."""
         super().compact()
-        self.outcomes, self.flag_ids = [], []
+        self.outcomes = self.flag_ids = self.evals = self.categories = ()
         self.embedding_n, self.embedding_sum = 0, None
-        self.evals = {}
-        self.categories = [{} for _ in self.categories]
 
     def add(self, event: dict, exemplars: int) -> None:
         kind = event.get("event.kind", "llm_call")
@@ -229,6 +206,26 @@ class Bucket(CallBucket):
     def _add_call(self, event: dict, exemplars: int) -> tuple:
         event_id, error, duration, log_duration = super()._add_call(event, exemplars)
         get = event.get
+        value = get("gen_ai.response.time_to_first_chunk")
+        if value is not None:
+            self.ttfc_n += 1
+            self.ttfc_log += _log(value + 1e-3)
+        value = get("gen_ai.usage.input_tokens")
+        if value is not None:
+            self.input_tokens_n += 1
+            self.input_tokens_log += _log(value + 1.0)
+        value = get("gen_ai.usage.output_tokens")
+        if value is not None:
+            self.output_tokens_n += 1
+            self.output_tokens_log += _log(value + 1.0)
+        value = get("app.cost.usd")
+        if value is not None:
+            self.cost_n += 1
+            self.cost_log += _log(value + 1e-5)
+        value = get("app.input.chars")
+        if value is not None:
+            self.input_chars_n += 1
+            self.input_chars_log += _log(value + 1.0)
         if error is None:
             for i, name in enumerate(self._stage_fields):
                 value = get(name)

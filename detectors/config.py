@@ -107,10 +107,10 @@ class DetectorSettings:
     #: more ways to cut events into series, besides ``series_key``: each list of fields is one key set, and an event
     #: joins a key set's series only when it has every field (a tenant series needs ``app.tenant.id``). Each must
     #: hold ``service.name``, the Kafka message key, so one series never spans partitions (and worker engines).
-    extra_series_keys: list[list[str]] = field(
-        default_factory=lambda: [["service.name", "app.tenant.id"], ["service.name", "app.route"]]
-    )
-    #: the signals those extra series are watched on (names as in ``enabled``): few, to bound cost and false alarms
+    #: Each key set costs throughput (docs/README-detectors.md): routes, variants... are one line away.
+    extra_series_keys: list[list[str]] = field(default_factory=lambda: [["service.name", "app.tenant.id"]])
+    #: the signals those extra series are watched on: any of latency, errors, traffic (they read call-level sums
+    #: only, ``bucket.CallBucket``), to bound cost and false alarms
     extra_series_signals: list[str] = field(default_factory=lambda: ["latency", "errors", "traffic"])
     #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
     #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours

@@ -90,6 +90,7 @@ class DetectionEngine:
         self.key_sets = build_key_sets(settings)
         self.signals = self.key_sets[0].signals
         self._bucket_ns = int(settings.bucket_s * NS)
+        self._exemplars = settings.exemplars
         self._lateness_ns = int(settings.allowed_lateness_s * NS)
         self._series: dict[tuple, Series] = {}
         self._dirty: set[tuple] = set()
@@ -111,28 +112,29 @@ class DetectionEngine:
         for key_set in self.key_sets:
             key = key_set.key(event)
             if key is not None:
-                records += self._add(key_set, key, event, t)
+                self._add(key_set, key, event, t, records)
         return records
 
-    def _add(self, key_set: KeySet, key: tuple, event: dict, t: int) -> list[dict]:
-        records: list[dict] = []
+    def _add(self, key_set: KeySet, key: tuple, event: dict, t: int, records: list[dict]) -> None:
         series = self._series.get(key)
         if series is None:
-            series, records = self._open_series(key_set, key)
-        replayed_through = self._replayed_through.get(key)
-        if replayed_through is not None:
-            if t <= replayed_through:  # already inside the restored state: redelivered after a crash
-                return records
-            del self._replayed_through[key]
-        index = max(t // self._bucket_ns, series.next_close)
+            series = self._open_series(key_set, key, records)
+        if self._replayed_through:
+            replayed_through = self._replayed_through.get(key)
+            if replayed_through is not None:
+                if t <= replayed_through:  # already inside the restored state: redelivered after a crash
+                    return
+                del self._replayed_through[key]
+        index = t // self._bucket_ns
+        if index < series.next_close:
+            index = series.next_close
         bucket = series.open.get(index)
         if bucket is None:
             bucket = series.open[index] = key_set.new_bucket()
-        bucket.add(event, self.settings.exemplars)
+        bucket.add(event, self._exemplars)
         if t > series.last_seen_ns:
             series.last_seen_ns = t
         self._dirty.add(key)
-        return records
 
     def advance(self, watermark_ns: int) -> list[dict]:
         """Move event time forward to ``watermark_ns``; close due buckets of every series (silence included)."""
@@ -180,19 +182,20 @@ class DetectionEngine:
     def series_count(self) -> int:
         return len(self._series)
 
-    def _open_series(self, key_set: KeySet, key: tuple) -> tuple[Series, list[dict]]:
+    def _open_series(self, key_set: KeySet, key: tuple, records: list[dict]) -> Series:
+        """A series seen for the first time: restored from the store (its missed buckets closed into ``records``)
+        or new."""
         store_key = key_set.store_key(key)
         series = _load(self.store.load(store_key)) if self.store is not None else None
-        records: list[dict] = []
         if series is not None:
             self._replayed_through[key] = series.last_seen_ns
             if self._closed_through is not None and series.next_close < self._closed_through:
-                records = self._close(series, self._closed_through, key_set,
-                                      self._firing() if key_set.index else frozenset())
+                records += self._close(series, self._closed_through, key_set,
+                                       self._firing() if key_set.index else frozenset())
         else:
             series = Series(store_key, key_set.labels(key), self._closed_through or 0)
         self._series[key] = series
-        return series, records
+        return series
 
     def _evict(self, key: tuple, series: Series) -> None:
         if key in self._dirty:
@@ -206,13 +209,15 @@ class DetectionEngine:
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
         records: list[dict] = []
         for index in range(start, closable):
-            bucket = series.open.pop(index, None) or key_set.new_bucket()
+            bucket = series.open.pop(index, None) or key_set.silent
             series.ring.append(bucket)
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]
             records += self._judge(series, (index + 1) * self._bucket_ns, key_set, firing)
             if len(series.ring) > self.settings.window_buckets:
-                series.ring[-self.settings.window_buckets - 1].compact()
+                left = series.ring[-self.settings.window_buckets - 1]
+                if left.calls:  # not a silent bucket: that one is shared (still in other windows) and empty anyway
+                    left.compact()
         for stale in [i for i in series.open if i < closable]:
             del series.open[stale]
         series.next_close = closable

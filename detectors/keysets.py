@@ -13,7 +13,10 @@ fingerprints.
 ((1, 'chat', 't7'), {'service.name': 'chat', 'app.tenant.id': 't7'}, '{"service.name":"chat","app.tenant.id":"t7"}')
 >>> tenants.key({"service.name": "chat"}) is None
 True
->>> models = KeySet(0, ["service.name", "gen_ai.request.model"], signals=[], partial=True, new_bucket=tenants.new_bucket)
+>>> KeySet(1, ["service.name"], [], False, tenants.new_bucket, calls_only=True).key(
+...     {"service.name": "chat", "event.kind": "feedback"}) is None
+True
+>>> models = KeySet(0, ["service.name", "gen_ai.request.model"], [], partial=True, new_bucket=tenants.new_bucket)
 >>> key = models.key({"service.name": "chat"}); key, models.labels(key), models.store_key(key)
 ((0, 'chat', None), {'service.name': 'chat'}, '["chat",null]')
 """
@@ -30,20 +33,27 @@ class KeySet:
     """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, the bucket
     that sums what those signals read, and when its episodes open and resolve."""
 
-    __slots__ = ("index", "fields", "signals", "partial", "new_bucket", "episode")
+    __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
-                 new_bucket: Callable[[], CallBucket], episode: EpisodeSettings = EpisodeSettings()) -> None:
+                 new_bucket: Callable[[], CallBucket], episode: EpisodeSettings = EpisodeSettings(),
+                 calls_only: bool = False) -> None:
         self.index = index
         self.fields = list(fields)
         self.signals = signals
         #: a partial key set keeps events that lack some of its fields (the primary one: every event has a series)
         self.partial = partial
+        #: takes LLM calls only (its signals read nothing from evaluation and feedback events)
+        self.calls_only = calls_only
         self.new_bucket = new_bucket
+        #: what a bucket without events closes as: one shared empty bucket (closed buckets are only read)
+        self.silent = new_bucket()
         self.episode = episode
 
     def key(self, event: dict) -> tuple | None:
         """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""
+        if self.calls_only and event.get("event.kind", "llm_call") != "llm_call":
+            return None
         values = tuple(map(event.get, self.fields))
         if not self.partial and None in values:
             return None

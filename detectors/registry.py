@@ -5,11 +5,12 @@
 >>> [s.name for s in build_signals(DetectorSettings(enabled=["latency", "errors", "stage:retrieval"]))]
 ['latency', 'stage:retrieval', 'errors']
 >>> [(k.fields[-1], [s.name for s in k.signals]) for k in build_key_sets(DetectorSettings(enabled=["latency", "cost"]))]
-[('gen_ai.request.model', ['latency', 'cost']), ('app.tenant.id', ['latency']), ('app.route', ['latency'])]
+[('gen_ai.request.model', ['latency', 'cost']), ('app.tenant.id', ['latency'])]
 """
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
@@ -27,7 +28,7 @@ from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
 
 #: signals that read only call-level sums (``bucket.CallBucket``): the ones extra series (tenants, routes) can watch
-CALL_SIGNALS = ("latency", "ttfc", "input_tokens", "output_tokens", "cost", "errors", "traffic")
+CALL_SIGNALS = ("latency", "errors", "traffic")
 #: every detector class, by the name anomaly records carry in ``detector``
 DETECTORS: dict[str, type] = {
     "adaptive_threshold": AdaptiveThreshold,
@@ -83,15 +84,20 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
     s = settings
     slo_latency = [slo.latency_threshold_s for slo in s.slos]
 
-    def full() -> Bucket:
-        return Bucket(s.stages, s.categorical_fields, s.contributor_fields, slo_latency, s.negative_feedback_at_most)
+    def contributors(fields: list[str]) -> list[str]:
+        return [f for f in s.contributor_fields if f not in fields]  # a tenant series: by route and variant
+    primary = contributors(s.series_key)
 
-    def calls() -> CallBucket:
-        return CallBucket(s.contributor_fields)
+    def full() -> Bucket:
+        return Bucket(s.stages, s.categorical_fields, primary, slo_latency, s.negative_feedback_at_most)
+
+    def calls(fields: list[str]) -> Callable[[], CallBucket]:
+        own = contributors(fields)
+        return lambda: CallBucket(own)
     extra = [signal for signal in signals if signal.name in s.extra_series_signals]
     stricter = dataclasses.replace(s.episode, fire_score=s.extra_series_fire_score)
     return [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
-            *(KeySet(i, fields, extra, partial=False, new_bucket=calls, episode=stricter)
+            *(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter, calls_only=True)
               for i, fields in enumerate(s.extra_series_keys, 1))]
 
 

@@ -8,8 +8,10 @@ compared against one threshold.
 (0.999, 0.0, 0.999)
 >>> round(poisson_score(1, 0.24), 2), round(poisson_score(12, 0.24), 6)
 (0.57, 1.0)
->>> round(count_score(19, 6.4, 7.4, "both"), 4), round(count_score(0, 100, 101, "both"), 4), count_score(0, 100, 101, "upper")
-(0.9996, 1.0, 0.0)
+>>> round(count_score(19, 6.4, 7.4, "both"), 4), round(count_score(0, 100, 101, "both"), 4)
+(0.9996, 1.0)
+>>> count_score(0, 100, 101, "upper"), count_score(130, 100, 101, "lower")
+(0.0, 0.0)
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
 from detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
 from detectors.base import Detector
-from detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket
+from detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket, CallBucket
 from detectors.config import DetectorSettings, SloSettings
 from detectors.filters import LearnIfNormal, WarmUp
 from detectors.rare_rate import RareEventRate
@@ -65,12 +65,12 @@ def _reference(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
     return ring[:-settings.window_buckets]
 
 
-def _contributors(window: list[Bucket], reference: list[Bucket], fields: list[str], column: int) -> dict:
-    """Per field, the label values whose share of the window grew most against the reference (column 0 = calls,
-    1 = errors): who is behind a surge or a burst."""
+def _contributors(window: list[CallBucket], reference: list[CallBucket], column: int) -> dict:
+    """Per contributor field, the label values whose share of the window grew most against the reference (column
+    0 = calls, 1 = errors): who is behind a surge or a burst."""
     out = {}
     scale = len(window) / len(reference) if reference else 0.0
-    for i, field in enumerate(fields):
+    for i, field in enumerate(window[-1].contributor_fields):
         now: dict = {}
         before: dict = {}
         for bucket in window:
@@ -143,7 +143,7 @@ def _slowest(bucket: Bucket) -> list:
 
 
 def per_call(name: str, field: str, offset: float, side: str, settings: DetectorSettings) -> MeanThreshold:
-    """Adaptive threshold on the window's geometric mean of a positive per-call field (``bucket.NUMERIC``)."""
+    """Adaptive threshold on the window's geometric mean of a positive per-call field (``bucket.SIZES``, latency)."""
     count, total = attrgetter(f"{name}_n"), attrgetter(f"{name}_log")
     ids = _slowest if name == "latency" else attrgetter("ids")
     return MeanThreshold(name, field, "threshold", side, count, total, lambda v: math.exp(v) - offset,
@@ -204,8 +204,7 @@ class RareRate:
                 for error_type, count in b.error_types.items():
                     mix[error_type] = mix.get(error_type, 0) + count
             out["error_types"] = dict(sorted(mix.items(), key=lambda kv: -kv[1]))
-            out["contributors"] = _contributors(window, _reference(ring, self.settings),
-                                                self.settings.contributor_fields, column=1)
+            out["contributors"] = _contributors(window, _reference(ring, self.settings), column=1)
         return out
 
 
@@ -236,8 +235,7 @@ class Throughput:
         return {"value": round(value / self._seconds, 4), "expected": round(expected / self._seconds, 4),
                 "unit": "calls/s",
                 "exemplars": [i for b in window for i in b.ids][: self.settings.exemplars],
-                "contributors": _contributors(window, _reference(ring, self.settings),
-                                              self.settings.contributor_fields, column=0)}
+                "contributors": _contributors(window, _reference(ring, self.settings), column=0)}
 
 
 def safety_signals(settings: DetectorSettings) -> list[RareRate]:

@@ -1,18 +1,22 @@
 """The labelled detection benchmark and the speed/memory benchmark of ``inferwatch replay``, in one run.
 
-    .venv/bin/python scripts/benchmark.py [--hours 5.5] [--rate 20] [--seeds 11] [--workdir DIR]
+    .venv/bin/python scripts/benchmark.py [--hours 5.5] [--rate 20] [--seeds 11] [--workdir DIR] [--key-sets]
 
 1. Simulates several hours of traffic (six series, 24 tenants, a canary, a compressed 6-hour daily rhythm, noise)
    with one labelled incident of every kind, and the same traffic without incidents (``--seeds`` repeats both).
 2. Replays both through the detectors exactly as ``inferwatch replay`` does, and scores the records against the
    labels: per incident detected? and delay; false-alarm episodes per hour. Checks the targets.
 3. Speed on one core: plain JSON decoding of the same file vs the full replay step (decode, validate, every default
-   detector), as a ratio measured in the same run; and bytes of checkpointed detector state per series key.
+   detector), as a ratio measured in the same run; and bytes of checkpointed detector state per series key, by key
+   set (model series, tenant series...).
+4. With ``--key-sets``: what extra key sets (``detectors.extra_series_keys``) cost: replay speed and state per key
+   without any, with the default, and with tenant and route series, on the first seed's file.
 Prints markdown (the tables in docs/README-detectors.md come from here); exit status 1 if a target is missed.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import statistics
@@ -25,6 +29,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from detectors.config import DetectorSettings  # noqa: E402
 from detectors.engine import DetectionEngine  # noqa: E402
 from detectors.evaluation import evaluate  # noqa: E402
 from detectors.incidents import KINDS, parse_incident  # noqa: E402
@@ -81,14 +86,50 @@ def json_decode_seconds(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def state_bytes(path: Path, settings: Settings) -> list[int]:
+#: extra key sets compared by ``--key-sets``
+KEY_SET_CHOICES = {
+    "none": [],
+    "default": DetectorSettings().extra_series_keys,
+    "tenant + route": [["service.name", "app.tenant.id"], ["service.name", "app.route"]],
+}
+
+
+def state_bytes(path: Path, detectors: DetectorSettings) -> dict[str, list[int]]:
+    """Bytes of each series' checkpoint at the end of the file, by key set (the fields of the series key)."""
     store = InMemoryStateStore()
-    engine = DetectionEngine(settings.detectors, store)
+    engine = DetectionEngine(detectors, store)
     with path.open("rb") as f:
         for line in f:
             engine.process(orjson.loads(line))
     engine.checkpoint()
-    return [len(v) for v in store.items.values()]
+    sizes: dict[str, list[int]] = {}
+    for key, state in store.items.items():
+        fields = "+".join(json.loads(key)) if key.startswith("{") else "+".join(detectors.series_key)
+        sizes.setdefault(fields, []).append(len(state))
+    return sizes
+
+
+def print_state_bytes(sizes: dict[str, list[int]]) -> None:
+    print("\n| key set | keys | mean bytes/key | max bytes/key |\n|---|---|---|---|")
+    for fields, values in sizes.items():
+        print(f"| {fields} | {len(values)} | {statistics.mean(values):,.0f} | {max(values):,} |")
+
+
+def key_set_costs(path: Path, settings: Settings) -> None:
+    """Replay speed and state per key with each choice of extra key sets, on one file, in one run."""
+    print("\n### extra key sets: cost (same file, same run)\n")
+    print("| extra_series_keys | replay (events/s) | ratio to JSON decode | series | mean bytes/key, all series |")
+    print("|---|---|---|---|---|")
+    with path.open("rb") as f:
+        n = sum(1 for _ in f)
+    decode_s = json_decode_seconds(path)
+    for name, keys in KEY_SET_CHOICES.items():
+        chosen = dataclasses.replace(settings, detectors=dataclasses.replace(settings.detectors,
+                                                                             extra_series_keys=keys))
+        _, replay_s = run_replay(path, chosen)
+        sizes = [size for values in state_bytes(path, chosen.detectors).values() for size in values]
+        print(f"| {name}: {keys} | {n / replay_s:,.0f} | {decode_s / replay_s:.3f} | {len(sizes)} | "
+              f"{statistics.mean(sizes):,.0f} |")
 
 
 def main() -> int:
@@ -97,6 +138,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="mean calls/s before the daily rhythm")
     parser.add_argument("--seeds", default="11", help="comma-separated simulator seeds")
     parser.add_argument("--workdir", help="keep the generated files here (default: a temporary directory)")
+    parser.add_argument("--key-sets", action="store_true", help="also compare the cost of extra key sets")
     args = parser.parse_args()
     settings = Settings()
     duration_s = args.hours * 3600
@@ -105,6 +147,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     ok = True
     speed_rows = []
+    summary: dict[int, dict[str, str]] = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         for label, injected in (("incidents", incidents), ("clean", [])):
             path = workdir / f"events-{label}-{seed}.jsonl"
@@ -122,21 +165,33 @@ def main() -> int:
                 ok &= report.false_alarm_episodes_per_hour <= TARGET_FA_INCIDENTS
                 kinds = {r.kind for r in report.rows if r.detected}
                 print(f"\nincident kinds detected: {len(kinds)}/{len(KINDS)}")
+                summary.setdefault(seed, {}).update(
+                    kinds=f"{len(kinds)}/{len(KINDS)}", delay="-" if median is None else f"{median:.0f} s",
+                    fa_incidents=f"{report.false_alarm_episodes_per_hour:.2f}")
             else:
                 print(f"false_alarm_episodes={report.false_alarm_episodes} "
                       f"per_hour={report.false_alarm_episodes_per_hour}")
                 ok &= report.false_alarm_episodes_per_hour <= TARGET_FA_CLEAN
+                summary.setdefault(seed, {})["fa_clean"] = f"{report.false_alarm_episodes_per_hour:.2f}"
             for fa in report.false_alarms:
                 print(f"  false alarm: t={(fa['time_unix_nano'] - START_NS) / 1e9:.0f}s {fa['signal']} "
                       f"{fa['labels']} value={fa['value']} expected={fa['expected']}")
+    print("\n### per seed\n")
+    print("| seed | kinds detected | median delay, sudden kinds | false-alarm episodes/h, with incidents | "
+          "false-alarm episodes/h, clean |\n|---|---|---|---|---|")
+    for seed, row in summary.items():
+        print(f"| {seed} | {row.get('kinds', '-')} | {row.get('delay', '-')} | {row.get('fa_incidents', '-')} | "
+              f"{row.get('fa_clean', '-')} |")
     print("\n### speed (one core, same file, same run)\n")
     print("| run | seed | events | JSON decode only (events/s) | replay, all detectors (events/s) | ratio |")
     print("|---|---|---|---|---|---|")
     for label, seed, n, decode_rate, replay_rate in speed_rows:
         print(f"| {label} | {seed} | {n} | {decode_rate:,.0f} | {replay_rate:,.0f} | {replay_rate / decode_rate:.3f} |")
-    sizes = state_bytes(workdir / f"events-incidents-{args.seeds.split(',')[0]}.jsonl", settings)
-    print(f"\ndetector state per series key (pickled checkpoint): mean {statistics.mean(sizes):,.0f} B, "
-          f"max {max(sizes):,} B over {len(sizes)} keys")
+    first = workdir / f"events-incidents-{args.seeds.split(',')[0]}.jsonl"
+    print("\ndetector state per series key (pickled checkpoint at the end of the first file), by key set:")
+    print_state_bytes(state_bytes(first, settings.detectors))
+    if args.key_sets:
+        key_set_costs(first, settings)
     slowest = min(r[4] for r in speed_rows)
     print(f"\ntargets: every kind detected, median sudden delay < {TARGET_DELAY_S:.0f}s, "
           f"<= {TARGET_FA_INCIDENTS}/h false alarms with incidents, <= {TARGET_FA_CLEAN}/h clean, "

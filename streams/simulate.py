@@ -32,7 +32,7 @@ ERROR_TYPES = (("timeout", 504, 0.35), ("rate_limited", 429, 0.35), ("server_err
 LANGUAGES = (("en", 0.62), ("es", 0.12), ("de", 0.1), ("fr", 0.09), ("ja", 0.07))
 SHIFT_LANGUAGE = "pt"
 #: the length of ``app.input.embedding``: small, like a projected sentence embedding, so the files stay small
-EMBEDDING_DIMS = 12
+EMBEDDING_DIMS = 8
 #: what the inputs of an ``embedding_shift`` incident are about (not one of any deployment's topics)
 SHIFT_TOPIC = "new-request-kind"
 

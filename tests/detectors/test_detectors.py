@@ -1,12 +1,14 @@
 """Known answers per detector, table-driven: what must fire and what must not."""
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
 
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.category_mix import CategoryMixDrift
+from detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
 from detectors.filters import LearnIfNormal
 from detectors.rare_rate import RareEventRate
 from detectors.slo_burn import BurnRate
@@ -125,3 +127,76 @@ def test_slo_burn_levels(bad, minutes, expected):
     score = detector.score_one((round(100 * bad), 100))
     level = "critical" if score >= 0.9999999 else "warning" if score >= FIRE else None
     assert level == expected
+
+
+def traffic_on(counts):
+    return trained(TrafficRate(), [float(c) for c in counts])
+
+
+@pytest.mark.parametrize("mean, x, fires", [
+    (6.0, 19.0, False),    # a small tenant's busy minute: 3x a handful of calls is no one-in-a-million event
+    (6.0, 45.0, True),     # 7x: a surge, even on a small series
+    (100.0, 160.0, True),  # a large series: normal-like tails
+    (100.0, 115.0, False),
+    (100.0, 0.0, True),    # silence
+    (2.0, 0.0, False),     # a quiet minute of a series that sends two calls a minute
+])
+def test_traffic_counts_are_judged_on_their_own_tails(mean, x, fires):
+    rng = random.Random(8)
+    lam = mean / 200
+    detector = traffic_on([sum(rng.random() < lam for _ in range(200)) for _ in range(300)])
+    assert (detector.score_one(x) >= FIRE) is fires
+
+
+def _embedding_windows(shift=0.0, size=12, n=60, count=300, seed=9):
+    """Windows of 4 buckets of ``n`` calls whose embeddings are N(0, I), moved by ``shift`` along a few dimensions."""
+    rng = random.Random(seed)
+    buckets: list = []
+    out = []
+    for _ in range(count):
+        buckets = [*buckets[-3:], [rng.gauss(shift if j % 3 == 0 else 0.0, n ** -0.5) for j in range(size)]]
+        mean = [sum(b[j] for b in buckets) / len(buckets) for j in range(size)]
+        out.append(EmbeddingWindow(len(buckets) * n, mean, n, buckets[-1]))
+    return out
+
+
+@pytest.mark.parametrize("shift, size, fires", [
+    (0.0, 12, False),
+    (0.05, 12, False),   # real but far under min_effect (0.25 per-call standard deviations)
+    (0.6, 12, True),
+    (0.6, 384, True),    # a real embedding model's size: projected on 16 random directions
+])
+def test_embedding_drift_fires_on_a_material_shift_of_the_mean(shift, size, fires):
+    detector = trained(EmbeddingDrift(), _embedding_windows(size=size))
+    moved = _embedding_windows(shift=shift, size=size, count=4, seed=10)[-1]
+    assert (detector.score_one(moved) >= FIRE) is fires
+
+
+def test_embedding_drift_state_does_not_grow_with_the_embedding_size():
+    small = trained(EmbeddingDrift(), _embedding_windows(size=16, count=50))
+    large = trained(EmbeddingDrift(), _embedding_windows(size=1536, count=50))
+    assert abs(len(pickle.dumps(large)) - len(pickle.dumps(small))) < 8
+
+
+def test_embedding_drift_starts_afresh_for_a_new_embedding_model():
+    detector = trained(EmbeddingDrift(), _embedding_windows(size=12))
+    other = _embedding_windows(size=24, count=1)[0]
+    assert detector.score_one(other) == 0.0, "another model's embeddings do not compare with the baseline"
+    detector.learn_one(other)
+    assert (detector.size, detector.n) == (24, 1)
+
+
+def test_learn_if_normal_scores_once_and_learns_exactly_as_without_the_shortcut():
+    rng = random.Random(11)
+    points = [rng.gauss(1.0, 0.05) for _ in range(200)] + [2.0, 2.0, 1.0]
+    with_score, without = LearnIfNormal(AdaptiveThreshold(), 0.99), LearnIfNormal(AdaptiveThreshold(), 0.99)
+    for x in points:
+        with_score.score_one(x)
+        with_score.learn_one(x)
+        without.learn_one(x)
+    assert pickle.dumps(with_score) == pickle.dumps(without)
+    stale = LearnIfNormal(AdaptiveThreshold(), 0.99)
+    trained(stale, points[:200])
+    stale.score_one(1.0)
+    stale.learn_one(5.0)  # not the point just scored: scored afresh, and refused
+    assert stale.refused == 1

@@ -139,3 +139,39 @@ def test_evaluate_counts_misses_side_effects_and_false_alarms():
     assert report.false_alarm_episodes == 2 and report.side_effect_episodes == 1
     assert report.false_alarm_episodes_per_hour == 1.0
     assert "injected=2 detected=1" in report.table().splitlines()[-1]
+
+
+def test_simulated_embeddings_are_small_unit_vectors_that_depend_on_topic_and_language():
+    calls = [e for e in generate(12, START_NS, 300, 10, []) if e["event.kind"] == "llm_call"]
+    assert {len(e["app.input.embedding"]) for e in calls} == {simulate.EMBEDDING_DIMS}
+    assert all(abs(math.hypot(*e["app.input.embedding"]) - 1.0) < 1e-3 for e in calls)
+
+    def mean(group):
+        vectors = [e["app.input.embedding"] for e in calls if group(e)]
+        return [sum(column) / len(vectors) for column in zip(*vectors)]
+
+    def distance(a, b):
+        return math.dist(mean(a), mean(b))
+    billing, news = (lambda e: e["app.input.topic"] == "billing"), (lambda e: e["app.input.topic"] == "news")
+    english = lambda e: e["app.input.topic"] == "billing" and e["app.input.language"] == "en"  # noqa: E731
+    spanish = lambda e: e["app.input.topic"] == "billing" and e["app.input.language"] == "es"  # noqa: E731
+    assert distance(billing, news) > distance(english, spanish) > 0.05
+
+
+def test_a_detection_must_name_the_incident_labels():
+    """A tenant's surge is detected by a record about that tenant (its labels or its top contributors), not by any
+    series that happened to fire during it."""
+    incident = Incident("traffic_surge", 600, 300, {"app.tenant.id": "t7"})
+
+    def record(labels, fp, contributors=None):
+        return {"time_unix_nano": 660 * NS, "signal": "request.rate", "labels": labels, "status": "firing",
+                "fingerprint": fp, "episode_started_unix_nano": 660 * NS, "contributors": contributors or {}}
+    model = record({"service.name": "a", "gen_ai.request.model": "m"}, "1")
+    assert evaluate([model], [incident], 3600, start_ns=0).detected == 0
+    named = record(model["labels"], "2", {"app.tenant.id": [{"value": "t7", "window": 90, "expected": 12.0}]})
+    tenant = record({"service.name": "a", "app.tenant.id": "t7"}, "3")
+    other = record({"service.name": "a", "app.tenant.id": "t8"}, "4")
+    for detecting in (named, tenant):
+        assert evaluate([detecting], [incident], 3600, start_ns=0).detected == 1
+    report = evaluate([other], [incident], 3600, start_ns=0)
+    assert (report.detected, report.false_alarm_episodes) == (0, 1)
