@@ -11,7 +11,7 @@
    set (model series, tenant series...).
 4. With ``--key-sets``: what extra key sets (``detectors.extra_series_keys``) cost: replay speed and state per key
    without any, with the default, and with tenant and route series, on the first seed's file.
-Prints markdown (the tables in docs/README-detectors.md come from here); exit status 1 if a target is missed.
+Prints markdown (the benchmark tables in README.md come from here); exit status 1 if a target is missed.
 """
 from __future__ import annotations
 
