@@ -6,6 +6,8 @@ same config split the partitions between them: that is the whole scale-out story
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 
 import faust
@@ -37,6 +39,8 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",
+        # Faust makes a data dir even with in-memory tables; keep it out of the user's working directory
+        datadir=os.path.join(tempfile.gettempdir(), f"inferwatch-faust-{kafka.group_id}"),
         autodiscover=False,
         web_enabled=False,
         topic_partitions=kafka.partitions,
