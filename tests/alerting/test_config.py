@@ -9,7 +9,7 @@ import yaml
 
 from streams.config import ConfigError, load_settings, settings_from_mapping
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "README-alerting.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_secrets_and_endpoints_come_from_the_environment():
