@@ -21,6 +21,7 @@ from detectors.config import DetectorSettings
 from detectors.embedding_drift import EmbeddingDrift
 from detectors.keysets import KeySet
 from detectors.rare_rate import RareEventRate
+from detectors.seasonal_baseline import SeasonalBaseline
 from detectors.signals import (CategoryMix, EmbeddingMean, InputDrift, OutcomeModel, RareRate, Signal, SloBurn,
                                Throughput, Variant, outcome_signals, per_call, safety_signals, stage_signals)
 from detectors.slo_burn import BurnRate
@@ -40,6 +41,7 @@ DETECTORS: dict[str, type] = {
     "concept_drift": ConceptDrift,
     "variant_regression": VariantRegression,
     "slo_burn": BurnRate,
+    "seasonal_baseline": SeasonalBaseline,
 }
 
 
