@@ -33,22 +33,22 @@ SLACK_USER_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 @dataclass(frozen=True)
 class SlackSettings:
     #: bot token (xoxb-…); empty means Slack targets fall back to the console/outbox notifier
-    token: str = ""
+    token: str = field(default="", repr=False)
     api_url: str = SLACK_API_URL
     #: verifies button clicks arriving at ``inferwatch slack-actions``
-    signing_secret: str = ""
-    timeout_s: float = 10.0
+    signing_secret: str = field(default="", repr=False)
+    timeout_s: float = field(default=10.0, metadata={"gt": 0})
     #: address ``inferwatch slack-actions`` listens on
     actions_host: str = "127.0.0.1"
-    actions_port: int = 3000
+    actions_port: int = field(default=3000, metadata={"ge": 0, "le": 65535})
 
 
 @dataclass(frozen=True)
 class PagerDutySettings:
     #: Events API v2 integration key used by PagerDuty targets that do not set their own
-    routing_key: str = ""
+    routing_key: str = field(default="", repr=False)
     events_url: str = PAGERDUTY_EVENTS_URL
-    timeout_s: float = 10.0
+    timeout_s: float = field(default=10.0, metadata={"gt": 0})
     #: extra CA bundle for the Events API (standard SSL_CERT_FILE is honoured too); empty = system store
     ca_file: str = ""
 
@@ -61,7 +61,7 @@ class TargetSettings:
     #: Slack channel ID (C…); an ID, not a name, so a re-send after a crash can find the message it already posted
     channel: str = ""
     #: PagerDuty routing key; empty = ``alerting.pagerduty.routing_key``
-    routing_key: str = ""
+    routing_key: str = field(default="", repr=False)
     #: Slack user group ID (S…) mentioned in every page this target gets (not in acknowledge/resolve updates)
     user_group: str = ""
     dry_run: bool = False
@@ -71,7 +71,7 @@ class TargetSettings:
 class LevelSettings:
     targets: list[str]
     #: seconds without acknowledgement before the next level is paged
-    timeout_s: float = DEFAULT_ACK_TIMEOUT_S
+    timeout_s: float = field(default=DEFAULT_ACK_TIMEOUT_S, metadata={"ge": 0})
 
 
 @dataclass(frozen=True)
@@ -103,22 +103,22 @@ class InhibitSettings:
 class RetrySettings:
     """Bounded retry of provider calls: whichever of attempts or budget runs out first ends it as a recorded failure."""
 
-    max_attempts: int = 6
-    budget_s: float = 300.0
-    backoff_base_s: float = 2.0
-    backoff_max_s: float = 60.0
+    max_attempts: int = field(default=6, metadata={"ge": 1})
+    budget_s: float = field(default=300.0, metadata={"gt": 0})
+    backoff_base_s: float = field(default=2.0, metadata={"gt": 0})
+    backoff_max_s: float = field(default=60.0, metadata={"gt": 0})
     #: a claimed send not recorded within this time is re-claimed (the claimer crashed); must exceed HTTP timeouts
-    lease_s: float = 60.0
+    lease_s: float = field(default=60.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)
 class FlappingSettings:
     """An alert opened ``threshold`` times within ``window_s`` is held open instead of resolving and paging again."""
 
-    window_s: float = 3600.0
-    threshold: int = 3
+    window_s: float = field(default=3600.0, metadata={"gt": 0})
+    threshold: int = field(default=3, metadata={"ge": 1})
     #: quiet time after which a held (flapping) alert finally resolves
-    hold_quiet_s: float = 1800.0
+    hold_quiet_s: float = field(default=1800.0, metadata={"ge": 0})
 
 
 @dataclass(frozen=True)
@@ -132,10 +132,10 @@ class GroupingSettings:
     #: match labels (series labels, kind, signal, severity, detector) whose values make the group; an alert
     #: missing one of them is not grouped
     by: list[str] = field(default_factory=lambda: ["service.name"])
-    window_s: float = DEFAULT_GROUP_WINDOW_S
+    window_s: float = field(default=DEFAULT_GROUP_WINDOW_S, metadata={"ge": 0})
     #: how long a related alert's page waits for the group's first message to be delivered (it may be in retry
     #: backoff, or held by a crashed engine's lease) before it is posted to the channel on its own
-    max_wait_s: float = DEFAULT_GROUP_MAX_WAIT_S
+    max_wait_s: float = field(default=DEFAULT_GROUP_MAX_WAIT_S, metadata={"ge": 0})
 
 
 def _default_targets() -> dict[str, TargetSettings]:
@@ -164,17 +164,17 @@ class AlertingSettings:
     #: prefix of every Redis key the engine writes
     key_prefix: str = "inferwatch:alerting:"
     #: seconds an alert stays pending before its first page (lets a burst settle); 0 = page on the next tick
-    group_wait_s: float = 0.0
+    group_wait_s: float = field(default=0.0, metadata={"ge": 0})
     #: an acknowledgement lasts this long; then the alert fires again if it is still active
-    ack_expiry_s: float = 3600.0
+    ack_expiry_s: float = field(default=3600.0, metadata={"gt": 0})
     #: an alert with no new anomaly record for this long resolves by itself
-    resolve_quiet_s: float = 600.0
+    resolve_quiet_s: float = field(default=600.0, metadata={"gt": 0})
     #: how often muted (silenced/inhibited) alerts are looked at again
-    recheck_s: float = 5.0
+    recheck_s: float = field(default=5.0, metadata={"gt": 0})
     #: audit entries kept per alert
-    audit_max: int = 1000
+    audit_max: int = field(default=1000, metadata={"ge": 1})
     #: how long a resolved alert (state, audit, delivery records) is kept in Redis
-    retention_s: float = 30 * 86400.0
+    retention_s: float = field(default=30 * 86400.0, metadata={"gt": 0})
     default_policy: str = "default"
     targets: dict[str, TargetSettings] = field(default_factory=_default_targets)
     policies: dict[str, PolicySettings] = field(default_factory=_default_policies)
@@ -195,10 +195,6 @@ class AlertingSettings:
             self._check_target(f"targets.{name}", target)
         if not self.grouping.by:
             raise ValueError("grouping.by: name at least one label (window_s: 0 turns grouping off)")
-        if self.grouping.window_s < 0:
-            raise ValueError("grouping.window_s: must be >= 0 (0 turns grouping off)")
-        if self.grouping.max_wait_s < 0:
-            raise ValueError("grouping.max_wait_s: must be >= 0")
         if self.runbook_base_url and not self.runbook_base_url.startswith(("https://", "http://")):
             raise ValueError(f"runbook_base_url: expected an http(s) URL or empty, got {self.runbook_base_url!r}")
         for name, policy in self.policies.items():

@@ -17,16 +17,16 @@ class EpisodeSettings:
     """When a run of scores opens, updates and resolves one episode (one ongoing problem = one record stream)."""
 
     #: a bucket whose score reaches this is anomalous (scores mean the same surprise on every series)
-    fire_score: float = 0.9999
+    fire_score: float = field(default=0.9999, metadata={"gt": 0, "le": 1})
     #: at or above this the episode is critical, below it a warning
-    critical_score: float = 0.9999999
+    critical_score: float = field(default=0.9999999, metadata={"gt": 0, "le": 1})
     #: consecutive anomalous buckets before an episode opens (drift detectors open on the first)
-    confirm_buckets: int = 2
+    confirm_buckets: int = field(default=2, metadata={"ge": 1})
     #: consecutive buckets under ``clear_score`` before an episode resolves
-    resolve_buckets: int = 8
-    clear_score: float = 0.99
+    resolve_buckets: int = field(default=8, metadata={"ge": 1})
+    clear_score: float = field(default=0.99, metadata={"ge": 0, "le": 1})
     #: while an episode lasts, a reminder record at most this often (event time), besides severity changes
-    renotify_s: float = 900.0
+    renotify_s: float = field(default=900.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,18 @@ class BaselineSettings:
     """How the per-series baselines learn."""
 
     #: closed buckets a detector learns from before it may fire
-    warmup_buckets: int = 40
+    warmup_buckets: int = field(default=40, metadata={"ge": 1})
     #: half-life, in buckets, of the exponentially weighted baselines (follows slow change and daily rhythm)
-    half_life_buckets: float = 120.0
+    half_life_buckets: float = field(default=120.0, metadata={"gt": 0})
     #: half-lives, in buckets, of the request-rate forecast's level and slope (Holt): fast enough to ride the daily rhythm
-    traffic_half_life_buckets: float = 20.0
-    traffic_trend_half_life_buckets: float = 60.0
+    traffic_half_life_buckets: float = field(default=20.0, metadata={"gt": 0})
+    traffic_trend_half_life_buckets: float = field(default=60.0, metadata={"gt": 0})
     #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
-    max_refused_buckets: int = 120
+    max_refused_buckets: int = field(default=120, metadata={"ge": 1})
     #: points scored at or above this are not learned (a creeping level must not drag its own baseline along)
-    learn_below_score: float = 0.99
+    learn_below_score: float = field(default=0.99, metadata={"gt": 0, "le": 1})
     #: floor of the baseline's standard deviation in log space (0.05 = 5 %), so a flat series is not infinitely touchy
-    min_log_std: float = 0.05
+    min_log_std: float = field(default=0.05, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,10 @@ class RateSettings:
     """Rare 0/1 events (errors, safety flags): a Poisson tail test of the last window against the learned rate."""
 
     #: rate assumed before any data, and how many calls of weight that assumption has
-    prior_rate: float = 0.005
-    prior_calls: float = 200.0
+    prior_rate: float = field(default=0.005, metadata={"gt": 0, "lt": 1})
+    prior_calls: float = field(default=200.0, metadata={"gt": 0})
     #: never fire on fewer events than this in the window (one error in a quiet minute is not an incident)
-    min_events: int = 3
+    min_events: int = field(default=3, metadata={"ge": 1})
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,12 @@ class SloSettings:
     #: seconds; 0 means the SLO is about errors only
     latency_threshold_s: float = 0.0
     #: burn-rate windows in the SRE workbook manner: (long, short, burn) pairs; the first pair pages critical
-    fast_long_s: float = 3600.0
-    fast_short_s: float = 300.0
-    fast_burn: float = 14.4
-    slow_long_s: float = 21600.0
-    slow_short_s: float = 1800.0
-    slow_burn: float = 6.0
+    fast_long_s: float = field(default=3600.0, metadata={"gt": 0})
+    fast_short_s: float = field(default=300.0, metadata={"gt": 0})
+    fast_burn: float = field(default=14.4, metadata={"gt": 0})
+    slow_long_s: float = field(default=21600.0, metadata={"gt": 0})
+    slow_short_s: float = field(default=1800.0, metadata={"gt": 0})
+    slow_burn: float = field(default=6.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)
@@ -85,22 +85,22 @@ class DetectorSettings:
     #: detectors that run (names of ``detectors.registry.SIGNALS``); empty = all
     enabled: list[str] = field(default_factory=list)
     #: event-time bucket width; detectors score and learn once per closed bucket
-    bucket_s: float = 15.0
+    bucket_s: float = field(default=15.0, metadata={"gt": 0})
     #: buckets summed into the short window most signals are judged on
-    window_buckets: int = 4
+    window_buckets: int = field(default=4, metadata={"ge": 1})
     #: fewest calls in the window for a per-call mean (latency, time to first chunk, tokens, cost, a stage) to be
     #: judged: the mean of a handful of calls swings too much to page on (a small tenant's two slow calls)
-    min_window_calls: int = 20
+    min_window_calls: int = field(default=20, metadata={"ge": 1})
     #: buckets of the long window (category mix, variants, contributor reference)
-    long_window_buckets: int = 20
+    long_window_buckets: int = field(default=20, metadata={"ge": 1})
     #: a bucket closes once the watermark (max event time seen) is this far past its end
-    allowed_lateness_s: float = 5.0
+    allowed_lateness_s: float = field(default=5.0, metadata={"ge": 0})
     #: a series with no event for this long is dropped from memory (its checkpoint stays in the store)
-    idle_evict_s: float = 7200.0
+    idle_evict_s: float = field(default=7200.0, metadata={"gt": 0})
     #: at most this many silent buckets are closed one by one after a gap; older ones are skipped
-    max_gap_buckets: int = 240
+    max_gap_buckets: int = field(default=240, metadata={"ge": 1})
     #: exemplar event ids/trace ids carried per record
-    exemplars: int = 3
+    exemplars: int = field(default=3, metadata={"ge": 0})
     #: pipeline stages whose ``app.stage.<name>.duration`` is watched (adaptive threshold) and used to say where
     #: extra latency sits
     stages: list[str] = field(default_factory=lambda: ["retrieval", "prompt", "inference", "postprocess", "delivery"])
@@ -114,7 +114,7 @@ class DetectorSettings:
     extra_series_signals: list[str] = field(default_factory=lambda: ["latency", "errors", "traffic"])
     #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
     #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
-    extra_series_fire_score: float = 0.999999
+    extra_series_fire_score: float = field(default=0.999999, metadata={"gt": 0, "le": 1})
     #: categorical input fields whose mix is watched for drift
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
     #: fields whose values are reported as contributors (who is behind a surge or burst)
@@ -130,14 +130,14 @@ class DetectorSettings:
         SloSettings(name="errors", objective=0.99),
     ])
     #: a categorical mix must move at least this much (total variation distance) to fire at full score
-    mix_min_effect: float = 0.2
+    mix_min_effect: float = field(default=0.2, metadata={"gt": 0, "le": 1})
     #: how data drift on a numeric input is tested: River's ADWIN on per-bucket means
-    drift_delta: float = 0.0002
+    drift_delta: float = field(default=0.0002, metadata={"gt": 0, "lt": 1})
     #: input embeddings are randomly projected to at most this many dimensions before their mean is tested
-    embedding_dims: int = 16
+    embedding_dims: int = field(default=16, metadata={"ge": 1})
     #: an embedding mean must move at least this far (Mahalanobis distance in per-call standard deviations) to fire
     #: at full score: a statistically real but small shift on a busy series is no incident
-    embedding_min_effect: float = 0.25
+    embedding_min_effect: float = field(default=0.25, metadata={"gt": 0})
 
     def __post_init__(self) -> None:
         seen = [tuple(self.series_key)]

@@ -13,12 +13,16 @@ unknown keys are errors, types are checked, and every message names the dotted p
 >>> settings_from_mapping({"kafka": {"bootstrapp": "x"}})
 Traceback (most recent call last):
 ...
-streams.config.ConfigError: kafka.bootstrapp: unknown key (known: anomalies_topic, bootstrap, ...)
+streams.config.ConfigError: kafka.bootstrapp: unknown key (did you mean bootstrap?)
 """
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import operator
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -32,7 +36,16 @@ from detectors.config import DetectorSettings
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing, unknown or of the wrong type; the message starts with its dotted path."""
+    """Configuration values are missing, unknown, of the wrong type or out of range.
+
+    ``problems`` lists every one found (not only the first), each starting with its dotted key path; the message
+    is the one problem, or a count followed by one indented line per problem.
+    """
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        lines = self.problems
+        super().__init__(lines[0] if len(lines) == 1 else "\n  ".join([f"{len(lines)} problems:", *lines]))
 
 
 @dataclass(frozen=True)
@@ -45,9 +58,9 @@ class KafkaSettings:
     dlq_topic: str = "inferwatch.telemetry.dlq"
     group_id: str = "inferwatch"
     #: partitions created for our topics when they do not exist yet; scale-out is more partitions + more workers
-    partitions: int = 4
+    partitions: int = field(default=4, metadata={"ge": 1})
     #: a message larger than this is rejected to the DLQ as oversized (Kafka's own default limit is ~1 MB)
-    max_message_bytes: int = 1_000_000
+    max_message_bytes: int = field(default=1_000_000, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,9 @@ class StateSettings:
     """How per-key detector state is checkpointed so a restart or rebalance needs no fresh warm-up."""
 
     #: seconds between checkpoints of the keys whose state changed
-    checkpoint_interval_s: float = 5.0
+    checkpoint_interval_s: float = field(default=5.0, metadata={"gt": 0})
     #: HMAC key that signs checkpoints, so state read back from Redis is never unpickled unless we wrote it
-    signing_key: str = ""
+    signing_key: str = field(default="", repr=False)
     #: where a random signing key is kept when none is configured (fine for one machine; set the key for several)
     signing_key_file: str = ".run/state.key"
 
@@ -94,19 +107,25 @@ def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] 
     """Load the YAML file (``path``, else ``$INFERWATCH_CONFIG``, else defaults) and apply env overrides."""
     env = os.environ if env is None else env
     path = path or env.get(CONFIG_ENV)
-    data: dict[str, Any] = {}
-    if path:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read config: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: top level must be a mapping")
-        data = loaded
+    data: dict[str, Any] = _read_yaml(path) if path else {}
     for var, dotted in ENV_OVERRIDES.items():
         if env.get(var):
             _set_dotted(data, dotted, env[var])
     return settings_from_mapping(data)
+
+
+def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read config: nested too deeply") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded
 
 
 def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
@@ -114,70 +133,142 @@ def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
 
 
 def _set_dotted(data: dict, dotted: str, value: str) -> None:
+    """Put an env override at its key; a section that is not a mapping is left for the loader to report."""
     *parents, leaf = dotted.split(".")
     node = data
     for part in parents:
         node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            return
     node[leaf] = value
 
 
+#: Checks a field's metadata may declare, next to the field: ``field(default=15.0, metadata={"gt": 0})``. The
+#: loader applies them to the value read from YAML or the environment. Every float must also be finite unless its
+#: metadata says ``"nonfinite": True``.
+RANGE_CHECKS: dict[str, tuple[Any, str]] = {
+    "gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"), "le": (operator.le, "<="),
+}
+_INVALID = object()
+
+
 def from_mapping(cls: type, data: Any, path: str) -> Any:
-    """Build dataclass ``cls`` from ``data``, strictly: unknown keys and wrong types raise ConfigError naming the key."""
+    """Build dataclass ``cls`` from ``data``, strictly: unknown keys, wrong types and values out of range raise one
+    ConfigError that lists every problem, each starting with its dotted key path."""
+    problems: list[str] = []
+    built = _build(cls, data, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    return built
+
+
+def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
+        problems.append(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
+        return _INVALID
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        known = ", ".join(sorted(fields)[:2] + ["..."]) if len(fields) > 2 else ", ".join(sorted(fields))
-        raise ConfigError(f"{_join(path, unknown[0])}: unknown key (known: {known})")
-    kwargs = {name: _coerce(hints[name], value, _join(path, name)) for name, value in data.items()}
+    before = len(problems)
+    kwargs = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            problems.append(f"{_join(path, str(key))}: keys must be strings, got {type(key).__name__}")
+        elif key not in fields:
+            problems.append(f"{_join(path, key)}: unknown key ({_suggest(key, fields)})")
+        else:
+            kwargs[key] = _field_value(fields[key], hints[key], value, _join(path, key), problems)
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required and name not in data:
+            problems.append(f"{_join(path, name)}: required")
+    if len(problems) > before:
+        return _INVALID
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"{path or '<root>'}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # the class's own cross-field checks (__post_init__)
+        problems.append(_under(path, str(exc)))
+        return _INVALID
+
+
+def _suggest(key: str, fields: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, fields, n=1)
+    return f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(fields))}"
+
+
+def _under(path: str, message: str) -> str:
+    """Prefix a section's own error with the section's path; a message starting with a relative key joins it."""
+    if path and _RELATIVE_KEY.match(message):
+        return f"{path}.{message}"
+    return f"{path or '<root>'}: {message}"
+
+
+_RELATIVE_KEY = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
+
+
+def _field_value(f: dataclasses.Field, tp: Any, value: Any, path: str, problems: list[str]) -> Any:
+    before = len(problems)
+    result = _coerce(tp, value, path, problems, f.metadata.get("nonfinite", False))
+    if len(problems) == before and isinstance(result, (int, float)) and not isinstance(result, bool):
+        for check, bound in f.metadata.items():
+            if check in RANGE_CHECKS and not RANGE_CHECKS[check][0](result, bound):
+                problems.append(f"{path}: must be {RANGE_CHECKS[check][1]} {bound}, got {value!r}")
+                return _INVALID
+    return result
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _coerce(tp: Any, value: Any, path: str) -> Any:
+def _coerce(tp: Any, value: Any, path: str, problems: list[str], nonfinite: bool = False) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
+        first: list[str] = []
         for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, path)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{path}: invalid value")
+            attempt: list[str] = []
+            result = _coerce(arg, value, path, attempt, nonfinite)
+            if not attempt:
+                return result
+            first = first or attempt
+        problems.extend(first or [f"{path}: invalid value"])
+        return _INVALID
     if origin is typing.Literal:
         if value not in args:
-            raise ConfigError(f"{path}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+            problems.append(f"{path}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+            return _INVALID
         return value
     if dataclasses.is_dataclass(tp):
-        return from_mapping(tp, value, path)
+        return _build(tp, value, path, problems)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+            problems.append(f"{path}: expected a list, got {type(value).__name__}")
+            return _INVALID
         item = args[0] if args else Any
-        items = [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        items = [_coerce(item, v, f"{path}[{i}]", problems, nonfinite) for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+            problems.append(f"{path}: expected a mapping, got {type(value).__name__}")
+            return _INVALID
         vt = args[1] if len(args) == 2 else Any
-        return {str(k): _coerce(vt, v, _join(path, str(k))) for k, v in value.items()}
-    return _scalar(tp, value, path)
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                problems.append(f"{_join(path, str(k))}: keys must be strings, got {type(k).__name__}")
+            else:
+                out[k] = _coerce(vt, v, _join(path, k), problems, nonfinite)
+        return out
+    try:
+        return _scalar(tp, value, path, nonfinite)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return _INVALID
 
 
-def _scalar(tp: Any, value: Any, path: str) -> Any:
+def _scalar(tp: Any, value: Any, path: str, nonfinite: bool = False) -> Any:
     if tp is Any:
         return value
     if tp is bool:
@@ -186,16 +277,10 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{path}: expected true/false, got {value!r}")
-    if tp in (int, float):
-        if isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-        try:
-            number = tp(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{path}: expected {'an integer' if tp is int else 'a number'}, got {value!r}") from None
-        if tp is int and isinstance(value, float) and value != number:
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-        return number
+    if tp is int:
+        return _integer(value, path)
+    if tp is float:
+        return _float(value, path, nonfinite)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
@@ -203,3 +288,34 @@ def _scalar(tp: Any, value: Any, path: str) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{path}: expected {tp.__name__}, got {type(value).__name__}")
     return value
+
+
+def _integer(value: Any, path: str) -> int:
+    """An int, or a float/string that is exactly one (``4.0``, ``"4"`` from an env variable); never inf or nan."""
+    if not isinstance(value, bool):
+        try:
+            number = float(value) if isinstance(value, float) else int(value)
+            if number == int(number):
+                return int(number)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    raise ConfigError(f"{path}: expected an integer, got {value!r}")
+
+
+def _float(value: Any, path: str, nonfinite: bool) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"{path}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path}: expected a number, got {_short(value)}") from None
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not (nonfinite or math.isfinite(number)):
+        raise ConfigError(f"{path}: expected a finite number, got {_short(value)}")
+    return number
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
