@@ -56,6 +56,8 @@ class KafkaSettings:
     telemetry_topic: str = "llm.telemetry.v1"
     anomalies_topic: str = "inferwatch.anomalies.v1"
     dlq_topic: str = "inferwatch.telemetry.dlq"
+    #: OpenTelemetry spans as the Collector's Kafka exporter writes them (otlp_proto or otlp_json); "" = not read
+    otlp_topic: str = "otlp_spans"
     group_id: str = "inferwatch"
     #: partitions created for our topics when they do not exist yet; scale-out is more partitions + more workers
     partitions: int = field(default=4, metadata={"ge": 1})
