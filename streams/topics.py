@@ -18,6 +18,7 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [kafka.telemetry_topic, kafka.anomalies_topic, kafka.dlq_topic]
+    wanted += [kafka.otlp_topic] if kafka.otlp_topic else []
     missing = [NewTopic(name, num_partitions=kafka.partitions, replication_factor=-1)
                for name in wanted if name not in existing]
     created = []

@@ -25,8 +25,9 @@ from streams.otlp.decode import NotOtlp, decode_request, spans
 from streams.otlp.traces import DEFAULT_MAX_TRACES, DEFAULT_WAIT_S, TraceAssembler
 from streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection
 
-#: converted events are re-published in JSON arrays of at most this many bytes (well under Kafka's 1 MB)
+#: converted events are re-published in JSON arrays of at most this many bytes (well under Kafka's 1 MB) and events
 MAX_BATCH_BYTES = 512_000
+MAX_BATCH_EVENTS = 500
 
 
 class OtlpConverter:
@@ -66,9 +67,10 @@ class OtlpConverter:
         return self.traces.drain()
 
 
-def batches_by_service(events: Iterable[dict], max_bytes: int = MAX_BATCH_BYTES) -> Iterator[tuple[bytes, bytes]]:
+def batches_by_service(events: Iterable[dict], max_bytes: int = MAX_BATCH_BYTES,
+                       max_events: int = MAX_BATCH_EVENTS) -> Iterator[tuple[bytes, bytes]]:
     """``(key, value)`` messages: one JSON array per ``service.name`` (the telemetry topic's key), split to stay
-    under ``max_bytes``; the same shape ``streams.producer.TelemetryProducer`` publishes."""
+    under ``max_bytes`` and ``max_events``; the same shape ``streams.producer.TelemetryProducer`` publishes."""
     groups: dict[str, list[bytes]] = {}
     for event in events:
         groups.setdefault(str(event.get("service.name", "")), []).append(orjson.dumps(event))
@@ -76,7 +78,7 @@ def batches_by_service(events: Iterable[dict], max_bytes: int = MAX_BATCH_BYTES)
         batch: list[bytes] = []
         size = 2
         for item in encoded:
-            if batch and size + len(item) + 1 > max_bytes:
+            if batch and (size + len(item) + 1 > max_bytes or len(batch) >= max_events):
                 yield key.encode(), b"[" + b",".join(batch) + b"]"
                 batch, size = [], 2
             batch.append(item)
