@@ -20,6 +20,8 @@ class Topics:
     telemetry: faust.TopicT
     anomalies: faust.TopicT
     dlq: faust.TopicT
+    #: OpenTelemetry spans from the Collector's Kafka exporter; None when ``kafka.otlp_topic`` is empty
+    otlp: faust.TopicT | None = None
 
 
 def broker_urls(bootstrap: str) -> str:
@@ -55,4 +57,5 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                          partitions=kafka.partitions)
 
-    return app, Topics(raw_topic(kafka.telemetry_topic), raw_topic(kafka.anomalies_topic), raw_topic(kafka.dlq_topic))
+    return app, Topics(raw_topic(kafka.telemetry_topic), raw_topic(kafka.anomalies_topic), raw_topic(kafka.dlq_topic),
+                       raw_topic(kafka.otlp_topic) if kafka.otlp_topic else None)

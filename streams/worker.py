@@ -17,6 +17,7 @@ from streams.checkpoints import RedisCheckpointStore, SignedBlobCodec, signing_k
 from streams.config import Settings
 from streams.detection import DetectionService
 from streams.metrics import REGISTRY
+from streams.otlp_agent import add_otlp_conversion
 from streams.topics import ensure_topics
 
 ROLES = ("all", "detect", "escalate")
@@ -38,6 +39,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
             SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
         )
         add_detection(app, topics, DetectionService(settings, store), settings.state.checkpoint_interval_s)
+        add_otlp_conversion(app, topics, settings)
     if role in ("all", "escalate"):
         from alerting.service import AlertingService
 
