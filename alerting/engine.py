@@ -185,9 +185,9 @@ class Engine:
 
     # ------------------------------------------------------------------ human actions
 
-    def acknowledge(self, fp: str, actor: str, now: float) -> bool:
+    def acknowledge(self, fp: str, actor: str, now: float, episode: int | None = None) -> bool:
         def decide(alert: Alert) -> Change | None:
-            if alert.state not in ("pending", "firing"):
+            if alert.state not in ("pending", "firing") or episode not in (None, alert.episode):
                 return None
             change = Change(alert)
             alert.state, alert.acked_by = "acknowledged", actor
@@ -198,9 +198,9 @@ class Engine:
             return change
         return self.store.transact(fp, decide, now) is not None
 
-    def resolve(self, fp: str, actor: str, now: float) -> bool:
+    def resolve(self, fp: str, actor: str, now: float, episode: int | None = None) -> bool:
         def decide(alert: Alert) -> Change | None:
-            if not alert.active:
+            if not alert.active or episode not in (None, alert.episode):
                 return None
             change = Change(alert)
             self._close(alert, change, now, actor, "resolved by hand")

@@ -56,13 +56,17 @@ class AlertingService:
     def from_settings(cls, settings: AlertingSettings, redis_url: str, *,
                       notifiers: dict[str, Notifier] | None = None, runbooks: Runbooks | None = None,
                       registry: CollectorRegistry | None = None, clock: Callable[[], float] = time.time,
-                      instance: str | None = None) -> "AlertingService":
+                      instance: str | None = None, redis_options: Mapping[str, Any] | None = None,
+                      ) -> "AlertingService":
         """Production wiring: notifiers from the targets (console/outbox without credentials), runbooks from disk.
+
+        ``redis_options`` go to ``redis.Redis.from_url`` with the URL (TLS files: ``RedisSettings.client_options()``).
 
         ``registry`` defaults to a fresh, dedicated CollectorRegistry (``service.metrics.registry``); pass
         ``prometheus_client.REGISTRY`` to expose the counters with the process's default metrics.
         """
-        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)
+        client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30,
+                                      **(redis_options or {}))
         return cls(settings, client, notifiers if notifiers is not None else build_notifiers(settings),
                    runbooks if runbooks is not None else load_runbooks(settings.runbooks_dir),
                    AlertingMetrics(registry), clock, instance)
@@ -101,13 +105,15 @@ class AlertingService:
                 log.exception("alerting: tick %s failed", what)
                 self.metrics.errors.labels(reason=f"{what}:{type(exc).__name__}").inc()
 
-    def acknowledge(self, fingerprint: str, actor: str, now: float | None = None) -> bool:
-        """Stop escalation until the acknowledgement expires; False if the alert is not pending/firing."""
-        return self.engine.acknowledge(fingerprint, actor, self.clock() if now is None else now)
+    def acknowledge(self, fingerprint: str, actor: str, now: float | None = None, episode: int | None = None) -> bool:
+        """Stop escalation until the acknowledgement expires; False if the alert is not pending/firing (or, with
+        ``episode``, is in another episode: a click on an old message must not act on a newer one)."""
+        return self.engine.acknowledge(fingerprint, actor, self.clock() if now is None else now, episode)
 
-    def resolve(self, fingerprint: str, actor: str, now: float | None = None) -> bool:
-        """Resolve by hand; the resolve goes to every target paged in this episode. False if not active."""
-        return self.engine.resolve(fingerprint, actor, self.clock() if now is None else now)
+    def resolve(self, fingerprint: str, actor: str, now: float | None = None, episode: int | None = None) -> bool:
+        """Resolve by hand; the resolve goes to every target paged in this episode. False if not active (or, with
+        ``episode``, in another episode)."""
+        return self.engine.resolve(fingerprint, actor, self.clock() if now is None else now, episode)
 
     def add_silence(self, matchers: dict[str, str], starts_at: float, ends_at: float, comment: str,
                     created_by: str) -> Silence:

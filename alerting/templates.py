@@ -135,15 +135,36 @@ def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
             f"{title} (`{escape_slack(view.runbook.url)}`)"
         blocks.append(_mrkdwn_section(f"*Runbook:* {link}\n{steps}".strip()[:3000]))
     if view.state != "resolved":
-        buttons = [{"type": "button", "action_id": RESOLVE_ACTION, "value": view.fingerprint,
+        buttons = [{"type": "button", "action_id": RESOLVE_ACTION, "value": button_value(view),
                     "text": {"type": "plain_text", "text": "Resolve"}}]
         if view.state != "acknowledged":
-            buttons.insert(0, {"type": "button", "action_id": ACK_ACTION, "value": view.fingerprint,
+            buttons.insert(0, {"type": "button", "action_id": ACK_ACTION, "value": button_value(view),
                                "style": "primary", "text": {"type": "plain_text", "text": "Acknowledge"}})
         blocks.append({"type": "actions", "elements": buttons})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
                                                     "text": f"fingerprint `{for_slack(view.fingerprint)}`"}]})
     return blocks
+
+
+def button_value(view: AlertView) -> str:
+    """``<episode>:<fingerprint>``: a click acts only on the episode its message was rendered for."""
+    return f"{view.episode}:{view.fingerprint}"
+
+
+def parse_button_value(value: str) -> tuple[int, str]:
+    """(episode, fingerprint) of a button value; ValueError if it is not one we rendered.
+
+    >>> parse_button_value("3:fp:with:colons")
+    (3, 'fp:with:colons')
+    >>> parse_button_value("fp-without-episode")
+    Traceback (most recent call last):
+    ...
+    ValueError: not an <episode>:<fingerprint> button value
+    """
+    episode, sep, fingerprint = value.partition(":")
+    if not (sep and fingerprint and episode.isascii() and episode.isdigit() and len(episode) <= 18):
+        raise ValueError("not an <episode>:<fingerprint> button value")
+    return int(episode), fingerprint
 
 
 def _mrkdwn_section(text: str) -> dict[str, Any]:

@@ -57,7 +57,8 @@ def test_one_message_per_alert_updated_in_place_with_a_thread_of_transitions(mak
     assert "1. Check the provider status page." in text
     assert "4bf92f3577b34da6a3ce929d0e0e4736" in text  # exemplar trace id
     actions = [b for b in message["blocks"] if b["type"] == "actions"][0]["elements"]
-    assert [(a["action_id"], a["value"]) for a in actions] == [("inferwatch_ack", FP), ("inferwatch_resolve", FP)]
+    assert [(a["action_id"], a["value"]) for a in actions] == [("inferwatch_ack", f"1:{FP}"),
+                                                               ("inferwatch_resolve", f"1:{FP}")]  # episode 1
 
     service.acknowledge(FP, "slack:U42", now=T0 + 60)
     service.tick(T0 + 60)
