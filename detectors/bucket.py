@@ -7,13 +7,13 @@ latency, exemplars, contributors): the extra series (tenants, routes) use it, as
 signals. ``Bucket`` adds what the other signals need (sizes, stages, safety flags, input mixes and embeddings,
 variants, SLOs, evaluations and feedback).
 
->>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"], slo_latency=[5.0])
+>>> b = Bucket(stages=["inference"], categorical=["app.input.language"], contributors=["app.tenant.id"])
 >>> b.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en",
 ...        "app.stage.inference.duration": 1.5, "app.tenant.id": "t1", "app.input.embedding": [0.5, -1.0]}, 3)
 >>> b.add({"event.id": "b", "gen_ai.client.operation.duration": 8.0, "error.type": "timeout", "app.tenant.id": "t1",
 ...        "app.input.embedding": [0.25, 0.0]}, 3)
->>> b.calls, b.errors, b.error_types, b.slo_bad, b.latency_n, b.slow, b.categories[0], b.contributors[0]
-(2, 1, {'timeout': 1}, [1], 1, [(2.0, 'a')], {'en': 1}, {'t1': [2, 1]})
+>>> b.calls, b.errors, b.error_types, b.latency_n, b.slow, b.categories[0], b.contributors[0]
+(2, 1, {'timeout': 1}, 1, [(2.0, 'a')], {'en': 1}, {'t1': [2, 1]})
 >>> b.stage_n, b.stage_sums, b.embedding_n, b.embedding_sum
 ([1], [1.5], 2, [0.75, -1.0])
 >>> c = CallBucket(contributors=[])
@@ -134,21 +134,20 @@ class Bucket(CallBucket):
     """All sums of one series over one bucket: the call-level ones; size ``s`` (``SIZES``) has ``s_n`` (count) and
     ``s_log`` (sum of logs); stage ``i`` has ``stage_n[i]``, ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of
     calls that succeeded); safety flags, input mixes, input embeddings summed element-wise (one of another length
-    than the bucket's first is left out), variants, SLO counts, evaluations and feedback."""
+    than the bucket's first is left out), variants, evaluations and feedback (SLOs count their own events: ``detectors.slo_series``)."""
 
     __slots__ = (
         "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n", "embedding_n", "embedding_sum", "categories",
-        "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most", "slo_bad",
-        "_stage_fields", "_categorical", "_slo_latency",
+        "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most",
+        "_stage_fields", "_categorical",
         *(f"{name}_{part}" for name, _, _ in SIZES for part in ("n", "log")),
     )
 
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
-                 slo_latency: list[float], negative_at_most: float = 0.0) -> None:
+                 negative_at_most: float = 0.0) -> None:
         super().__init__(contributors)
         self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
         self._categorical = categorical
-        self._slo_latency = slo_latency
         self._negative_at_most = negative_at_most
         self.flags = [0] * len(SAFETY_FLAGS)
         self.flag_ids: list = []
@@ -165,7 +164,6 @@ class Bucket(CallBucket):
         self.outcomes: list = []
         self.feedback_n = 0
         self.feedback_negative = 0
-        self.slo_bad = [0] * len(slo_latency)
         self.ttfc_n = self.input_tokens_n = self.output_tokens_n = self.cost_n = self.input_chars_n = 0
         self.ttfc_log = self.input_tokens_log = self.output_tokens_log = self.cost_log = self.input_chars_log = 0.0
 
@@ -252,9 +250,6 @@ class Bucket(CallBucket):
             value = get(name)
             if value is not None:
                 _tally(counts, value)
-        for i, threshold in enumerate(self._slo_latency):
-            if error is not None or (threshold > 0 and duration is not None and duration > threshold):
-                self.slo_bad[i] += 1
         variant = get("app.variant")
         if variant is not None:
             self._add_variant(variant, error, log_duration)

@@ -4,8 +4,8 @@ Every number a detector or the episode logic uses is named here with its default
 ``inferwatch replay --config`` shows the effect on their own history before the live pipeline uses them.
 
 >>> s = DetectorSettings()
->>> s.bucket_s, s.series_key[0], s.slos[0].name
-(15.0, 'service.name', 'latency-10s')
+>>> s.bucket_s, s.series_key[0], s.slos
+(15.0, 'service.name', [])
 """
 from __future__ import annotations
 
@@ -59,14 +59,40 @@ class RateSettings:
     min_events: int = field(default=3, metadata={"ge": 1})
 
 
+#: what an SLO counts as a bad event: ``latency`` (a call that failed or took longer than ``threshold``
+#: seconds), ``errors`` (a call that failed), ``ttfc`` (a streamed call whose first chunk came later than
+#: ``threshold`` seconds), ``evaluation`` (an evaluation score below ``threshold``)
+SLO_INDICATORS = ("latency", "errors", "ttfc", "evaluation")
+
+
 @dataclass(frozen=True)
 class SloSettings:
-    """A declared objective: ``objective`` of calls good, where good = no error and, if set, latency <= threshold."""
+    """One objective the user declared, in the manner of OpenSLO / Sloth: which events it covers (``selector``), how
+    it is cut into series (``group_by``), what a bad event is (``indicator`` and ``threshold``), the share that must be
+    good (``objective``) over the compliance ``window_s``, and the burn-rate alert windows (Google SRE workbook).
+
+    No SLO is declared by default: an objective is a promise the user makes, and a built-in one pages on services
+    whose normal is slower than our guess (a long-generation route).
+
+    >>> slo = SloSettings(name="chat-latency", indicator="latency", threshold=8.0, objective=0.995,
+    ...                   selector={"service.name": "chat", "deployment.environment.name": "prod"})
+    >>> slo.budget, slo.group_by
+    (0.005, ['service.name'])
+    """
 
     name: str
+    #: ``latency``, ``errors``, ``ttfc`` or ``evaluation`` (``SLO_INDICATORS``)
+    indicator: str = "errors"
+    #: seconds for ``latency`` and ``ttfc``; the lowest good score for ``evaluation``; unused for ``errors``
+    threshold: float = 0.0
+    #: share of events that must be good, e.g. 0.99
     objective: float = 0.99
-    #: seconds; 0 means the SLO is about errors only
-    latency_threshold_s: float = 0.0
+    #: exact values event fields must have to count (service, model, tenant, route, environment...); empty = all
+    selector: dict[str, str] = field(default_factory=dict)
+    #: one SLO series per distinct combination of these fields; must include ``service.name`` (the partition key)
+    group_by: list[str] = field(default_factory=lambda: ["service.name"])
+    #: the compliance window the error budget is counted over (``inferwatch slo`` shows what is left)
+    window_s: float = 30 * 86400.0
     #: burn-rate windows in the SRE workbook manner: (long, short, burn) pairs; the first pair pages critical
     fast_long_s: float = field(default=3600.0, metadata={"gt": 0})
     fast_short_s: float = field(default=300.0, metadata={"gt": 0})
@@ -74,6 +100,21 @@ class SloSettings:
     slow_long_s: float = field(default=21600.0, metadata={"gt": 0})
     slow_short_s: float = field(default=1800.0, metadata={"gt": 0})
     slow_burn: float = field(default=6.0, metadata={"gt": 0})
+
+    @property
+    def budget(self) -> float:
+        return round(1.0 - self.objective, 12)
+
+    def __post_init__(self) -> None:
+        where = f"slos[{self.name}]"
+        if self.indicator not in SLO_INDICATORS:
+            raise ValueError(f"{where}.indicator: must be one of {', '.join(SLO_INDICATORS)}, got {self.indicator!r}")
+        if self.indicator in ("latency", "ttfc") and not self.threshold > 0:
+            raise ValueError(f"{where}.threshold: a {self.indicator} SLO needs a threshold in seconds > 0")
+        if not 0.0 < self.objective < 1.0:
+            raise ValueError(f"{where}.objective: must be between 0 and 1 (e.g. 0.99), got {self.objective}")
+        if "service.name" not in self.group_by:
+            raise ValueError(f"{where}.group_by: must include service.name (the Kafka message key)")
 
 
 @dataclass(frozen=True)
@@ -125,10 +166,8 @@ class DetectorSettings:
     episode: EpisodeSettings = field(default_factory=EpisodeSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     rate: RateSettings = field(default_factory=RateSettings)
-    slos: list[SloSettings] = field(default_factory=lambda: [
-        SloSettings(name="latency-10s", objective=0.99, latency_threshold_s=10.0),
-        SloSettings(name="errors", objective=0.99),
-    ])
+    #: declared objectives (docs/slo.md); none by default: only the user knows what their service promises
+    slos: list[SloSettings] = field(default_factory=list)
     #: a categorical mix must move at least this much (total variation distance) to fire at full score
     mix_min_effect: float = field(default=0.2, metadata={"gt": 0, "le": 1})
     #: how data drift on a numeric input is tested: River's ADWIN on per-bucket means
@@ -138,6 +177,15 @@ class DetectorSettings:
     #: an embedding mean must move at least this far (Mahalanobis distance in per-call standard deviations) to fire
     #: at full score: a statistically real but small shift on a busy series is no incident
     embedding_min_effect: float = field(default=0.25, metadata={"gt": 0})
+    #: series caps (``detectors.cardinality``, docs/limits.md): a key field flooded with distinct values (a request id
+    #: sent as the tenant) folds into one ``__other__`` series per service and key set instead of exhausting memory.
+    #: Services with series in memory (per worker partition):
+    max_services: int = field(default=1000, metadata={"ge": 1})
+    #: primary series (provider x model) per service: real services use a handful of models, 200 is far above that
+    max_series_per_service: int = field(default=200, metadata={"ge": 1})
+    #: series of each extra key set (tenants, routes, SLO groups) per service: a tenant series is cheap (call-level
+    #: sums, three signals), and 500 covers a large B2B customer base while bounding a flood
+    max_extra_series_per_service: int = field(default=500, metadata={"ge": 1})
 
     def __post_init__(self) -> None:
         seen = [tuple(self.series_key)]
@@ -148,3 +196,6 @@ class DetectorSettings:
             if len(set(fields)) != len(fields) or tuple(fields) in seen:
                 raise ValueError(f"{where}: {list(fields)} repeats a field or another key set")
             seen.append(tuple(fields))
+        names = [slo.name for slo in self.slos]
+        if len(set(names)) != len(names):
+            raise ValueError(f"slos: names must be unique, got {names}")

@@ -33,11 +33,11 @@ class KeySet:
     """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, the bucket
     that sums what those signals read, and when its episodes open and resolve."""
 
-    __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent")
+    __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent", "selector")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
-                 new_bucket: Callable[[], CallBucket], episode: EpisodeSettings = EpisodeSettings(),
-                 calls_only: bool = False) -> None:
+                 new_bucket: Callable[[], Any], episode: EpisodeSettings = EpisodeSettings(),
+                 calls_only: bool = False, selector: dict | None = None) -> None:
         self.index = index
         self.fields = list(fields)
         self.signals = signals
@@ -49,11 +49,16 @@ class KeySet:
         #: what a bucket without events closes as: one shared empty bucket (closed buckets are only read)
         self.silent = new_bucket()
         self.episode = episode
+        #: exact field values an event must have to join (an SLO's ``selector``); empty = every event
+        self.selector = tuple((selector or {}).items())
 
     def key(self, event: dict) -> tuple | None:
         """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""
         if self.calls_only and event.get("event.kind", "llm_call") != "llm_call":
             return None
+        for name, wanted in self.selector:
+            if event.get(name) != wanted:
+                return None
         values = tuple(map(event.get, self.fields))
         if not self.partial and None in values:
             return None

@@ -17,7 +17,7 @@ from detectors.adwin_drift import AdwinDrift
 from detectors.bucket import Bucket, CallBucket
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
-from detectors.config import DetectorSettings
+from detectors.config import DetectorSettings, SloSettings
 from detectors.embedding_drift import EmbeddingDrift
 from detectors.keysets import KeySet
 from detectors.rare_rate import RareEventRate
@@ -25,6 +25,7 @@ from detectors.seasonal_baseline import SeasonalBaseline
 from detectors.signals import (CategoryMix, EmbeddingMean, InputDrift, OutcomeModel, RareRate, Signal, SloBurn,
                                Throughput, Variant, outcome_signals, per_call, safety_signals, stage_signals)
 from detectors.slo_burn import BurnRate
+from detectors.slo_series import SloBucket
 from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
 
@@ -65,7 +66,6 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
         OutcomeModel(settings),
         Variant("latency", settings),
         Variant("errors", settings),
-        *(SloBurn(i, slo, settings) for i, slo in enumerate(settings.slos)),
     ]
     names = [s.name for s in signals]
     for option in ("enabled", "extra_series_signals"):
@@ -84,35 +84,44 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
         raise ValueError(f"detectors.extra_series_signals: {not_call_level[0]!r} needs more than call-level sums "
                          f"(extra series can watch: {', '.join(CALL_SIGNALS)})")
     s = settings
-    slo_latency = [slo.latency_threshold_s for slo in s.slos]
 
     def contributors(fields: list[str]) -> list[str]:
         return [f for f in s.contributor_fields if f not in fields]  # a tenant series: by route and variant
     primary = contributors(s.series_key)
 
     def full() -> Bucket:
-        return Bucket(s.stages, s.categorical_fields, primary, slo_latency, s.negative_feedback_at_most)
+        return Bucket(s.stages, s.categorical_fields, primary, s.negative_feedback_at_most)
 
     def calls(fields: list[str]) -> Callable[[], CallBucket]:
         own = contributors(fields)
         return lambda: CallBucket(own)
     extra = [signal for signal in signals if signal.name in s.extra_series_signals]
     stricter = dataclasses.replace(s.episode, fire_score=s.extra_series_fire_score)
-    return [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
-            *(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter, calls_only=True)
-              for i, fields in enumerate(s.extra_series_keys, 1))]
+    key_sets = [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
+                *(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter, calls_only=True)
+                  for i, fields in enumerate(s.extra_series_keys, 1))]
+    return key_sets + [slo_key_set(len(key_sets) + i, slo, s) for i, slo in enumerate(s.slos)]
+
+
+def slo_key_set(index: int, slo: SloSettings, settings: DetectorSettings) -> KeySet:
+    """One declared SLO as a key set: its selector picks the events, its ``group_by`` makes the series."""
+    return KeySet(index, slo.group_by, [SloBurn(slo, settings)], partial=False, new_bucket=lambda: SloBucket(slo),
+                  episode=settings.episode, selector=slo.selector)
 
 
 def emitted_signals(settings: DetectorSettings) -> list[tuple[str, str]]:
     """Every ``(kind, signal)`` pair an anomaly record can carry under ``settings``, in signal order: what runbooks
-    must cover (extra key sets add series, not pairs).
+    must cover (extra key sets add series, not pairs; each declared SLO adds ``("slo_burn", "slo.<name>")``).
 
     >>> pairs = emitted_signals(DetectorSettings())
     >>> len(pairs), pairs[0], pairs[2]
-    (28, ('threshold', 'gen_ai.client.operation.duration'), ('threshold', 'app.stage.retrieval.duration'))
-    >>> ("data_drift", "app.input.embedding") in pairs, ("slo_burn", "slo.errors") in pairs
-    (True, True)
+    (26, ('threshold', 'gen_ai.client.operation.duration'), ('threshold', 'app.stage.retrieval.duration'))
+    >>> ("data_drift", "app.input.embedding") in pairs
+    True
+    >>> emitted_signals(DetectorSettings(slos=[SloSettings(name="errors")]))[-1]
+    ('slo_burn', 'slo.errors')
     >>> emitted_signals(DetectorSettings(enabled=["errors", "stage:retrieval"], stages=["retrieval"]))
     [('threshold', 'app.stage.retrieval.duration'), ('rate', 'error.rate')]
     """
-    return list(dict.fromkeys((s.kind, s.signal) for s in build_signals(settings)))
+    signals = [*build_signals(settings), *(SloBurn(slo, settings) for slo in settings.slos)]
+    return list(dict.fromkeys((s.kind, s.signal) for s in signals))

@@ -401,25 +401,30 @@ class Variant:
 
 
 class SloBurn:
-    """Multi-window burn rate of one declared SLO (``detectors.slo_burn``)."""
+    """Multi-window burn rate of one declared SLO (``detectors.slo_burn``) on its own series
+    (``detectors.slo_series``)."""
 
     kind = "slo_burn"
     detector = "slo_burn"
     confirm = 1
 
-    def __init__(self, index: int, slo: SloSettings, settings: DetectorSettings) -> None:
-        self.index, self.slo, self.settings = index, slo, settings
+    def __init__(self, slo: SloSettings, settings: DetectorSettings) -> None:
+        self.slo, self.settings = slo, settings
         self.name = self.signal = f"slo.{slo.name}"
 
     def make_detector(self) -> Detector:
         slo, episode = self.slo, self.settings.episode
         return BurnRate(slo.objective, self.settings.bucket_s, (slo.fast_long_s, slo.fast_short_s, slo.fast_burn),
-                        (slo.slow_long_s, slo.slow_short_s, slo.slow_burn), episode.fire_score, episode.critical_score)
+                        (slo.slow_long_s, slo.slow_short_s, slo.slow_burn), episode.fire_score, episode.critical_score,
+                        slo.window_s)
 
-    def observe(self, ring: list[Bucket]) -> tuple[int, int]:
-        return ring[-1].slo_bad[self.index], ring[-1].calls
+    def observe(self, ring: list) -> tuple[int, int]:
+        return ring[-1].bad, ring[-1].calls
 
-    def describe(self, x: tuple[int, int], detector: Detector, ring: list[Bucket]) -> dict:
+    def describe(self, x: tuple[int, int], detector: Detector, ring: list) -> dict:
         burn, threshold = detector.explain_one(x)
+        left = detector.budget_left()
         return {"value": round(burn, 3), "expected": threshold, "unit": "burn rate (short fast window)",
-                "objective": self.slo.objective, "exemplars": ring[-1].error_ids[: self.settings.exemplars]}
+                "objective": self.slo.objective, "indicator": self.slo.indicator,
+                "error_budget_left": None if left is None else round(left, 4),
+                "exemplars": ring[-1].ids[: self.settings.exemplars]}

@@ -7,6 +7,10 @@ the same lengths, so the state is a few numbers, not hours of buckets. The obser
 ``(bad, calls)``; the detector records it on ``learn_one``. The score is ``level`` for a slow burn exactly at its
 threshold and ``critical`` for a fast one, so the episode's usual score thresholds give warning and critical.
 
+Evidence: a window is judged only once it holds ``MIN_CALLS`` events, so on a thin series the short windows fill
+slowly and a page comes later, never from two bad calls out of three. The compliance window (``window_s``, 30 days)
+is kept the same way and gives the error budget left (``budget_left``), which ``inferwatch slo`` shows.
+
 >>> d = BurnRate(objective=0.99, bucket_s=15)
 >>> for _ in range(1000):
 ...     d.learn_one((0, 100))
@@ -16,6 +20,8 @@ threshold and ``critical`` for a fast one, so the episode's usual score threshol
 ...     d.learn_one((30, 100))
 >>> d.score_one((30, 100)) >= 0.9999999, round(d.explain_one((30, 100))[0], 1)
 (True, 30.0)
+>>> round(d.budget_left(), 2) < 0, sorted(d.burn_rates())[:2]
+(True, [300.0, 1800.0])
 """
 from __future__ import annotations
 
@@ -27,15 +33,17 @@ MIN_CALLS = 20.0
 
 class BurnRate:
     def __init__(self, objective: float = 0.99, bucket_s: float = 15.0, fast: tuple = (3600.0, 300.0, 14.4),
-                 slow: tuple = (21600.0, 1800.0, 6.0), level: float = 0.9999, critical: float = 0.9999999) -> None:
+                 slow: tuple = (21600.0, 1800.0, 6.0), level: float = 0.9999, critical: float = 0.9999999,
+                 window_s: float = 30 * 86400.0) -> None:
         self.objective = objective
+        self.window_s = window_s
         self.bucket_s = bucket_s
         self.fast = tuple(fast)
         self.slow = tuple(slow)
         self.level = level
         self.critical = critical
         self._fast_weight = math.log(1.0 - critical) / math.log(1.0 - level)
-        self._windows = sorted({fast[0], fast[1], slow[0], slow[1]})
+        self._windows = sorted({fast[0], fast[1], slow[0], slow[1], window_s})
         self._decay = [math.exp(-bucket_s / w) for w in self._windows]
         #: per window, EW sums of bad and of all calls
         self.bad = [0.0] * len(self._windows)
@@ -67,6 +75,18 @@ class BurnRate:
         fast, slow = self._ratios(x)
         r = max(slow, fast * self._fast_weight)
         return 1.0 - (1.0 - self.level) ** r if r > 0 else 0.0
+
+    def burn_rates(self) -> dict[float, float]:
+        """Burn rate per window length in seconds (0 where the window holds fewer than ``MIN_CALLS`` events)."""
+        return self._burns((0, 0))
+
+    def budget_left(self) -> float | None:
+        """Share of the compliance window's error budget not yet spent (negative once overspent); None before any
+        event: ``1 - bad / (calls * (1 - objective))`` over ``window_s``."""
+        i = self._windows.index(self.window_s)
+        if self.calls[i] <= 0:
+            return None
+        return 1.0 - self.bad[i] / (self.calls[i] * (1.0 - self.objective))
 
     def explain_one(self, x: tuple[float, float]) -> tuple[float, float]:
         """``(burn rate over the short fast window, the fast threshold)``."""

@@ -14,6 +14,7 @@ from alerting import cli as alerting_cli
 from alerting import runbooks_cli
 from streams import demo, produce, replay, score, simulate, worker
 from streams.config import ConfigError, load_settings
+from streams.kafka_security import KafkaAccessError
 
 #: Explicit registry of command modules; adding a command is one module plus one line here.
 COMMANDS: list = [worker, produce, simulate, replay, score, demo, *alerting_cli.COMMANDS, runbooks_cli]
@@ -38,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"inferwatch: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    return int(args.run(args, settings) or 0)
+    try:
+        return int(args.run(args, settings) or 0)
+    except KafkaAccessError as exc:  # wrong credentials or certificate: one line, not a traceback
+        print(f"inferwatch: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -63,6 +63,25 @@ class KafkaSettings:
     partitions: int = field(default=4, metadata={"ge": 1})
     #: a message larger than this is rejected to the DLQ as oversized (Kafka's own default limit is ~1 MB)
     max_message_bytes: int = field(default=1_000_000, metadata={"gt": 0})
+    #: how to reach a secured cluster (docs/secure-clusters.md); applied to every Kafka client by streams.kafka_security
+    security_protocol: typing.Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    #: OAUTHBEARER is not offered: aiokafka takes OAuth tokens only from a token provider written in code
+    sasl_mechanism: typing.Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    #: a secret: set it with INFERWATCH_KAFKA_SASL_PASSWORD or point sasl_password_file at a mounted secret
+    sasl_password: str = field(default="", repr=False)
+    sasl_password_file: str = ""
+    #: PEM CA bundle to trust (empty: the system store, enough for clusters with public certificates)
+    ssl_ca_file: str = ""
+    #: PEM client certificate and key, for clusters that authenticate clients by certificate (mTLS)
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL") and not self.sasl_username:
+            raise ValueError(f"sasl_username is required with security_protocol {self.security_protocol}")
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            raise ValueError("ssl_cert_file and ssl_key_file go together (client certificate and its key)")
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,22 @@ class RedisSettings:
     """Redis holds detector checkpoints and the escalation engine's alert state."""
 
     url: str = "redis://localhost:6379/0"
+    #: for ``rediss://`` URLs (TLS): PEM CA bundle to trust (empty: the system store), client certificate and key;
+    #: an ACL user and password go in the URL: ``rediss://alice:pw@host:6380/0`` (docs/secure-clusters.md)
+    ssl_ca_file: str = ""
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+
+    def client_options(self) -> dict[str, str]:
+        """Keyword arguments for ``redis.Redis.from_url(url, ...)`` beyond what the URL says: the TLS files.
+
+        >>> RedisSettings("rediss://alice:pw@r:6380/0", ssl_ca_file="/ca.pem").client_options()
+        {'ssl_ca_certs': '/ca.pem'}
+        """
+        if not self.url.startswith("rediss://"):
+            return {}
+        files = {"ssl_ca_certs": self.ssl_ca_file, "ssl_certfile": self.ssl_cert_file, "ssl_keyfile": self.ssl_key_file}
+        return {option: path for option, path in files.items() if path}
 
 
 @dataclass(frozen=True)
@@ -97,6 +132,9 @@ class Settings:
 ENV_OVERRIDES: dict[str, str] = {
     "INFERWATCH_KAFKA_BOOTSTRAP": "kafka.bootstrap",
     "INFERWATCH_KAFKA_GROUP": "kafka.group_id",
+    "INFERWATCH_KAFKA_SASL_USERNAME": "kafka.sasl_username",
+    "INFERWATCH_KAFKA_SASL_PASSWORD": "kafka.sasl_password",
+    "INFERWATCH_KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
     "INFERWATCH_REDIS_URL": "redis.url",
     "INFERWATCH_STATE_KEY": "state.signing_key",
     **AlertingSettings.ENV_OVERRIDES,

@@ -233,7 +233,7 @@ def test_lint_default_emitted_pairs_are_checked(tmp_path: Path) -> None:
     write(tmp_path, "latency.md", runbook_text(id="latency", match=LATENCY))
     found = problems_text(lint(tmp_path))
     assert len(found) == len(set(DEFAULT_EMITTED)) - 1
-    assert f"{tmp_path}: no runbook covers kind=slo_burn signal=slo.errors" in found
+    assert f"{tmp_path}: no runbook covers kind=rate signal=error.rate" in found
 
 
 @pytest.mark.parametrize("make, expected", [
