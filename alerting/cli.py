@@ -70,7 +70,8 @@ def _when(t: float) -> str:
 
 
 def _service(settings: Any, alerting: Any = None) -> AlertingService:
-    return AlertingService.from_settings(alerting or settings.alerting, settings.redis.url)
+    return AlertingService.from_settings(alerting or settings.alerting, settings.redis.url,
+                                         redis_options=settings.redis.client_options())
 
 
 class AlertsCommand:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import faust
 
 from streams.config import Settings
+from streams.kafka_security import faust_credentials
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
     app = faust.App(
         kafka.group_id,
         broker=broker_urls(kafka.bootstrap),
+        broker_credentials=faust_credentials(kafka),  # every aiokafka client Faust makes (docs/secure-clusters.md)
         value_serializer="raw",
         key_serializer="raw",
         store="memory://",

@@ -11,6 +11,7 @@ import sys
 import orjson
 
 from streams.config import Settings
+from streams.kafka_security import client_config
 from streams.producer import DeliveryError, TelemetryProducer
 
 
@@ -24,7 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     producer = TelemetryProducer(settings.kafka.bootstrap, settings.kafka.telemetry_topic,
-                                 batch_size=args.batch_size, sample_rate=args.sample)
+                                 batch_size=args.batch_size, sample_rate=args.sample,
+                                 config=client_config(settings.kafka))
     stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     unparsable = 0
     with stream:

@@ -19,11 +19,15 @@ from typing import Callable
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
+from streams.kafka_security import watched
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TOPIC = "llm.telemetry.v1"
 #: Stay well under Kafka's default 1 MB message limit.
 MAX_BATCH_BYTES = 512_000
+#: ``flush`` waits in slices this long, so a refused login ends the wait at once instead of at the timeout
+FLUSH_SLICE_S = 0.1
 
 
 class DeliveryError(RuntimeError):
@@ -38,7 +42,9 @@ class TelemetryProducer:
     """Send events with ``send(event)``; call ``flush()`` before exit. Never blocks on the network in ``send``.
 
     Delivery failures are surfaced three ways: the ``failed`` counter, the optional ``on_error`` callback, and a
-    ``DeliveryError`` from ``flush()``.
+    ``DeliveryError`` from ``flush()``. A cluster that refuses us (wrong password, untrusted certificate) makes
+    ``flush()`` raise ``streams.kafka_security.KafkaAccessError`` at once. ``config`` takes librdkafka properties,
+    e.g. ``streams.kafka_security.client_config(settings.kafka)`` for a secured cluster.
     """
 
     def __init__(
@@ -68,13 +74,14 @@ class TelemetryProducer:
         self._batches: dict[str, list[bytes]] = {}
         self._batch_bytes: dict[str, int] = {}
         self._opened: dict[str, float] = {}
-        self._producer = Producer({
+        producer_config, self._access = watched({
             "bootstrap.servers": bootstrap,
             "linger.ms": 20,
             "compression.type": "lz4",
             "enable.idempotence": True,
             **(config or {}),
         })
+        self._producer = Producer(producer_config)
 
     def send(self, event: dict) -> bool:
         """Queue one event; returns False if it was sampled out."""
@@ -101,7 +108,11 @@ class TelemetryProducer:
         """Send every queued batch and wait for delivery; raise DeliveryError if anything failed since last flush."""
         for key in list(self._batches):
             self._produce(key)
-        remaining = self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        remaining = self._producer.flush(0)
+        while remaining and self._access.error is None and time.monotonic() < deadline:
+            remaining = self._producer.flush(min(FLUSH_SLICE_S, max(deadline - time.monotonic(), 0.0)))
+        self._access.raise_if_failed()
         if remaining:
             self._record_error(f"{remaining} message(s) still queued after {timeout}s flush timeout")
         if self._errors:

@@ -311,8 +311,10 @@ def run(args, settings) -> int:
         write_manifest(args.manifest, incidents, args.start, args.duration, args.seed)
     count = 0
     if args.kafka:
+        from streams.kafka_security import client_config
         from streams.producer import TelemetryProducer
-        producer = TelemetryProducer(settings.kafka.bootstrap, topic=settings.kafka.telemetry_topic)
+        producer = TelemetryProducer(settings.kafka.bootstrap, topic=settings.kafka.telemetry_topic,
+                                     config=client_config(settings.kafka))
         for event in events:
             producer.send(event)
             count += 1

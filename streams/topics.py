@@ -11,12 +11,16 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.config import KafkaSettings
+from streams.kafka_security import client_config, list_topics_or_fail, watched
 
 
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
-    """Create any missing topic; returns the names created. Existing topics are left as they are."""
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    """Create any missing topic; returns the names created. Existing topics are left as they are.
+
+    Also the worker's first contact with the cluster: a refused login raises ``KafkaAccessError`` at once."""
+    config, watch = watched(client_config(kafka))
+    admin = AdminClient(config)
+    existing = set(list_topics_or_fail(admin, watch, timeout_s).topics)
     wanted = [kafka.telemetry_topic, kafka.anomalies_topic, kafka.dlq_topic]
     wanted += [kafka.otlp_topic] if kafka.otlp_topic else []
     missing = [NewTopic(name, num_partitions=kafka.partitions, replication_factor=-1)

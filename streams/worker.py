@@ -35,7 +35,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     app, topics = build_app(settings)
     if role in ("all", "detect"):
         store = RedisCheckpointStore(
-            redis.Redis.from_url(settings.redis.url),
+            redis.Redis.from_url(settings.redis.url, **settings.redis.client_options()),
             SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
         )
         add_detection(app, topics, DetectionService(settings, store), settings.state.checkpoint_interval_s)
@@ -43,7 +43,8 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     if role in ("all", "escalate"):
         from alerting.service import AlertingService
 
-        alerting = AlertingService.from_settings(settings.alerting, settings.redis.url, registry=REGISTRY)
+        alerting = AlertingService.from_settings(settings.alerting, settings.redis.url, registry=REGISTRY,
+                                                 redis_options=settings.redis.client_options())
         add_escalation(app, topics, alerting)
     return app
 

@@ -189,3 +189,93 @@ def new_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
     yield make
     for stack in stacks:
         stack.down()
+
+
+# --- a secured broker, for the tests of streams.kafka_security ---------------------------------------------------
+
+#: the users of the secured broker's SASL_SSL listener: PLAIN is declared in the broker's JAAS line, SCRAM users are
+#: created through the admin API (as a cluster operator would), with both SCRAM mechanisms
+SECURE_KAFKA_USERS = {"alice": "alice-secret-1", "bob": "bob-secret-2"}
+
+
+@dataclass(frozen=True)
+class SecureKafka:
+    """A real broker with a SASL_SSL listener (PLAIN, SCRAM-SHA-256/512) and an mTLS listener (SSL, client
+    certificate required), signed by a CA made for this session; its PLAINTEXT listener is for the tests' admin."""
+
+    plaintext_bootstrap: str
+    sasl_ssl_bootstrap: str
+    mtls_bootstrap: str
+    ca_file: Path
+    client_cert_file: Path
+    client_key_file: Path
+    users: dict[str, str]
+
+
+def _secure_broker_properties(stack: LocalStack, sasl_port: int, mtls_port: int, keystore: Path, ca: Path) -> str:
+    plain_users = " ".join(f'user_{name}="{password}"' for name, password in SECURE_KAFKA_USERS.items())
+    scram_login = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    return "\n".join([
+        "# the secure-broker fixture's listeners (tests/conftest.py)",
+        f"listeners=PLAINTEXT://127.0.0.1:{stack.kafka_port},CONTROLLER://127.0.0.1:{stack.kafka_port + 1},"
+        f"SASL_SSL://127.0.0.1:{sasl_port},SSL://127.0.0.1:{mtls_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{stack.kafka_port},SASL_SSL://127.0.0.1:{sasl_port},"
+        f"SSL://127.0.0.1:{mtls_port}",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL",
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+        f"listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule "
+        f"required {plain_users};",
+        f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={scram_login}",
+        f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_login}",
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca}",
+        "listener.name.ssl.ssl.client.auth=required",
+        "",
+    ])
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
+    """A second broker, secured, started only for the tests that ask for it (it costs a broker start)."""
+    import trustme
+    from cryptography.hazmat.primitives import serialization
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    run_dir = tmp_path_factory.mktemp("secure-stack")
+    ca = trustme.CA()
+    ca_file, keystore = run_dir / "ca.pem", run_dir / "broker.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    # Kafka's PEM keystore reads PKCS#8 keys only; trustme writes SEC1 ("EC PRIVATE KEY")
+    key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
+    keystore.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption())
+                         + b"".join(blob.bytes() for blob in server.cert_chain_pems))
+    client = ca.issue_cert("inferwatch-client")
+    client_cert, client_key = run_dir / "client.pem", run_dir / "client.key"
+    for blob in client.cert_chain_pems:
+        blob.write_to_path(str(client_cert), append=True)
+    client.private_key_pem.write_to_path(str(client_key))
+
+    stack = LocalStack.on_free_ports(run_dir)
+    taken = frozenset({stack.kafka_port, stack.kafka_port + 1, stack.redis_port})
+    sasl_port = free_port(exclude=taken)
+    mtls_port = free_port(exclude=taken | {sasl_port})
+    extra = run_dir / "secure.properties"
+    extra.write_text(_secure_broker_properties(stack, sasl_port, mtls_port, keystore, ca_file))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INFERWATCH_KAFKA_EXTRA_PROPERTIES", str(extra))
+        stack.up("kafka")
+    try:
+        admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+        for mechanism in (ScramMechanism.SCRAM_SHA_256, ScramMechanism.SCRAM_SHA_512):  # one per user and request
+            upserts = [UserScramCredentialUpsertion(name, ScramCredentialInfo(mechanism, 4096), password.encode())
+                       for name, password in SECURE_KAFKA_USERS.items()]
+            for future in admin.alter_user_scram_credentials(upserts).values():
+                future.result(timeout=TOPIC_READY_TIMEOUT_S)
+        yield SecureKafka(stack.kafka_bootstrap, f"127.0.0.1:{sasl_port}", f"127.0.0.1:{mtls_port}", ca_file,
+                          client_cert, client_key, dict(SECURE_KAFKA_USERS))
+    finally:
+        stack.down("kafka")
