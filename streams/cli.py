@@ -12,12 +12,12 @@ import sys
 
 from alerting import cli as alerting_cli
 from alerting import runbooks_cli
-from streams import demo, produce, replay, score, simulate, worker
+from streams import config_cli, demo, produce, replay, score, simulate, worker
 from streams.config import ConfigError, load_settings
 from streams.kafka_security import KafkaAccessError
 
 #: Explicit registry of command modules; adding a command is one module plus one line here.
-COMMANDS: list = [worker, produce, simulate, replay, score, demo, *alerting_cli.COMMANDS, runbooks_cli]
+COMMANDS: list = [worker, produce, simulate, replay, score, demo, *alerting_cli.COMMANDS, runbooks_cli, config_cli]
 
 
 def build_parser() -> argparse.ArgumentParser:

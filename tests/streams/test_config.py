@@ -1,9 +1,23 @@
 """One validated configuration object: YAML + env overrides, errors that name the bad key."""
 from __future__ import annotations
 
-import pytest
+import dataclasses
+import json
+import re
+import typing
+from pathlib import Path
 
-from streams.config import ENV_OVERRIDES, ConfigError, load_settings, settings_from_mapping
+import jsonschema
+import pytest
+import yaml
+
+from streams import cli
+from streams.config import ENV_OVERRIDES, RANGE_CHECKS, ConfigError, Settings, from_mapping, load_settings, \
+    settings_from_mapping
+from streams.config_schema import JSON_SCHEMA_BOUNDS, as_plain, json_schema, with_reference
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA, CONFIG_DOC, README = ROOT / "docs/config.schema.json", ROOT / "docs/configuration.md", ROOT / "README.md"
 
 
 def write(tmp_path, text: str):
@@ -138,16 +152,115 @@ def test_edges_of_the_ranges_are_accepted():
 
 
 def test_every_default_is_within_its_declared_range():
-    from streams.config import Settings, from_mapping
-    assert from_mapping(Settings, config_as_plain(Settings()), "") == Settings()
+    assert from_mapping(Settings, as_plain(Settings(), redact=False), "") == Settings()
 
 
-def config_as_plain(value):
-    import dataclasses
-    if dataclasses.is_dataclass(value):
-        return {f.name: config_as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [config_as_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: config_as_plain(v) for k, v in value.items()}
-    return value
+def settings_classes(cls=Settings, seen=None):
+    """Every settings dataclass reachable from ``Settings`` (sections, list items, map values)."""
+    seen = {} if seen is None else seen
+    seen[cls.__name__] = cls
+    for hint in typing.get_type_hints(cls).values():
+        for tp in (hint, *typing.get_args(hint)):
+            if dataclasses.is_dataclass(tp) and tp.__name__ not in seen:
+                settings_classes(tp, seen)
+    return seen.values()
+
+
+def test_field_metadata_holds_only_checks_the_loader_knows():
+    known = set(RANGE_CHECKS) | {"nonfinite"}
+    for cls in settings_classes():
+        for f in dataclasses.fields(cls):
+            assert set(f.metadata) <= known, f"{cls.__name__}.{f.name}: unknown metadata {set(f.metadata) - known}"
+            assert not (f.metadata and typing.get_type_hints(cls)[f.name] not in (int, float)), \
+                f"{cls.__name__}.{f.name}: a range on a field that is not a number"
+    assert set(JSON_SCHEMA_BOUNDS) == set(RANGE_CHECKS), "every range check has its JSON Schema keyword"
+
+
+# --- config show / config schema -----------------------------------------------------------------------------------
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_show_prints_file_env_and_defaults_with_secrets_redacted(tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, "kafka:\n  partitions: 12\ndetectors:\n  bucket_s: 30\n")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    monkeypatch.setenv("INFERWATCH_REDIS_URL", "redis://alice:hunter2@redis:6379/0")
+    code, out, _ = run_cli(capsys, "--config", str(path), "config", "show")
+    shown = yaml.safe_load(out)
+    assert code == 0
+    assert (shown["kafka"]["partitions"], shown["detectors"]["bucket_s"]) == (12, 30.0), "from the file"
+    assert shown["alerting"]["retry"]["max_attempts"] == 6, "defaults are shown"
+    assert shown["alerting"]["slack"]["token"] == "<redacted>" and "xoxb-very-secret" not in out
+    assert shown["redis"]["url"] == "redis://alice:<redacted>@redis:6379/0" and "hunter2" not in out
+    assert shown["alerting"]["pagerduty"]["routing_key"] == "", "an unset secret shows as empty"
+
+
+def test_config_show_json_is_the_same_configuration(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("INFERWATCH_CONFIG", raising=False)
+    _, out_yaml, _ = run_cli(capsys, "config", "show")
+    code, out_json, _ = run_cli(capsys, "config", "show", "-o", "json")
+    assert code == 0 and json.loads(out_json) == yaml.safe_load(out_yaml)
+
+
+def test_an_invalid_config_is_one_clean_report_with_exit_2(tmp_path, capsys):
+    path = write(tmp_path, "kafka:\n  partitions: .inf\ndetectors:\n  bucket_s: 0\n  episode: {fire_score: 7}\n")
+    code, out, err = run_cli(capsys, "--config", str(path), "config", "show")
+    assert code == 2 and out == ""
+    assert err.splitlines() == ["inferwatch: invalid configuration: 3 problems:",
+                                "  kafka.partitions: expected an integer, got inf",
+                                "  detectors.bucket_s: must be > 0, got 0",
+                                "  detectors.episode.fire_score: must be <= 1, got 7"]
+
+
+def test_the_committed_schema_and_reference_are_current(tmp_path, capsys):
+    stale = "; refresh: inferwatch config schema --out docs/config.schema.json --docs docs/configuration.md"
+    assert json.loads(SCHEMA.read_text()) == json_schema(), f"docs/config.schema.json is stale{stale}"
+    assert CONFIG_DOC.read_text() == with_reference(CONFIG_DOC.read_text()), f"docs/configuration.md is stale{stale}"
+    code, out, _ = run_cli(capsys, "config", "schema")
+    assert code == 0 and json.loads(out) == json_schema()
+
+
+def test_the_reference_lists_every_key_and_every_environment_variable():
+    doc = CONFIG_DOC.read_text()
+    assert all(f"`{var}`" in doc for var in ENV_OVERRIDES)
+    for key in ("kafka.partitions", "detectors.episode.fire_score", "alerting.targets.<name>.type",
+                "alerting.policies.<name>.levels[].timeout_s", "detectors.slos[].name"):
+        assert f"| `{key}` |" in doc
+
+
+def config_examples():
+    """The YAML blocks of the docs that are inferwatch config files (their top-level keys are config sections)."""
+    sections = {f.name for f in dataclasses.fields(Settings)}
+    for doc in (CONFIG_DOC, README):
+        for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S):
+            data = yaml.safe_load(block)
+            if isinstance(data, dict) and data and set(data) <= sections:
+                yield pytest.param(data, id=f"{doc.name}:{'+'.join(data)}")
+
+
+@pytest.mark.parametrize("example", list(config_examples()))
+def test_the_documented_config_examples_load_and_match_the_schema(example):
+    settings_from_mapping(example)
+    jsonschema.validate(example, json_schema())
+
+
+def test_the_docs_hold_a_config_example():
+    assert any("configuration.md" in p.id for p in config_examples())
+
+
+@pytest.mark.parametrize("config", [
+    {"detectors": {"bucket_s": 0}},
+    {"kafka": {"max_message_bytes": -1}},
+    {"detectors": {"episode": {"fire_score": 7}}},
+    {"alerting": {"slack": {"timeout_s": -1}}},
+    {"kafka": {"bootstrapp": "x"}},
+    {"alerting": {"targets": {"x": {"channel": "C1"}}}},
+])
+def test_the_schema_refuses_what_the_loader_refuses(config):
+    with pytest.raises(ConfigError):
+        settings_from_mapping(config)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(config, json_schema())
