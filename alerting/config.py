@@ -195,6 +195,9 @@ class AlertingSettings:
             self._check_target(f"targets.{name}", target)
         if not self.grouping.by:
             raise ValueError("grouping.by: name at least one label (window_s: 0 turns grouping off)")
+        if self.retry.lease_s <= max(self.slack.timeout_s, self.pagerduty.timeout_s):
+            raise ValueError(f"retry.lease_s: must exceed the HTTP timeouts (slack.timeout_s, pagerduty.timeout_s), "
+                             f"or a slow send is claimed twice; got {self.retry.lease_s}")
         if self.runbook_base_url and not self.runbook_base_url.startswith(("https://", "http://")):
             raise ValueError(f"runbook_base_url: expected an http(s) URL or empty, got {self.runbook_base_url!r}")
         for name, policy in self.policies.items():
