@@ -86,13 +86,13 @@ class SloSettings:
     #: seconds for ``latency`` and ``ttfc``; the lowest good score for ``evaluation``; unused for ``errors``
     threshold: float = 0.0
     #: share of events that must be good, e.g. 0.99
-    objective: float = 0.99
+    objective: float = field(default=0.99, metadata={"gt": 0, "lt": 1})
     #: exact values event fields must have to count (service, model, tenant, route, environment...); empty = all
     selector: dict[str, str] = field(default_factory=dict)
     #: one SLO series per distinct combination of these fields; must include ``service.name`` (the partition key)
     group_by: list[str] = field(default_factory=lambda: ["service.name"])
     #: the compliance window the error budget is counted over (``inferwatch slo`` shows what is left)
-    window_s: float = 30 * 86400.0
+    window_s: float = field(default=30 * 86400.0, metadata={"gt": 0})
     #: burn-rate windows in the SRE workbook manner: (long, short, burn) pairs; the first pair pages critical
     fast_long_s: float = field(default=3600.0, metadata={"gt": 0})
     fast_short_s: float = field(default=300.0, metadata={"gt": 0})
