@@ -22,7 +22,7 @@ This module imports neither Faust nor ``streams.config`` at import time, so the 
  'sasl.mechanism': 'SCRAM-SHA-512', 'sasl.username': 'alice', 'sasl.password': 's3cret'}
 >>> describe_client({"bootstrap.servers": "k:9093", "security.protocol": "SASL_SSL",
 ...                  "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "alice", "sasl.password": "s3cret"})
-'user alice at k:9093 (SASL_SSL SCRAM-SHA-512)'
+'for user alice at k:9093 (SASL_SSL SCRAM-SHA-512)'
 """
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
 ACCESS_ERROR_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED,
                                 KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
                                 KafkaError.GROUP_AUTHORIZATION_FAILED})
+#: a transport error with this text is the broker refusing our TLS handshake (no or untrusted client certificate):
+#: librdkafka reports it as _TRANSPORT, like a network fault, but retrying will not fix it either
+TLS_ALERT_TEXT = "ssl/tls alert"
 #: how often a metadata request is retried while we watch for an access error
 METADATA_POLL_S = 0.25
 
@@ -102,9 +105,10 @@ def describe_client(config: Mapping[str, Any]) -> str:
     protocol = str(config.get("security.protocol", "PLAINTEXT")).upper()
     where = f"at {config.get('bootstrap.servers', '?')}"
     if protocol in SASL_PROTOCOLS:
-        return f"user {config.get('sasl.username') or '?'} {where} ({protocol} {config.get('sasl.mechanism', 'PLAIN')})"
+        mechanism = config.get("sasl.mechanism", "PLAIN")
+        return f"for user {config.get('sasl.username') or '?'} {where} ({protocol} {mechanism})"
     if protocol == "SSL" and config.get("ssl.certificate.location"):
-        return f"client certificate {config['ssl.certificate.location']} {where} (SSL)"
+        return f"for client certificate {config['ssl.certificate.location']} {where} (SSL)"
     return f"{where} ({protocol})"
 
 
@@ -126,10 +130,11 @@ class AccessWatch:
 
     def __call__(self, err: KafkaError) -> None:
         reason = " ".join(err.str().split())  # librdkafka's text, on one line
-        if err.code() in ACCESS_ERROR_CODES:
+        tls_refused = err.code() == KafkaError._TRANSPORT and TLS_ALERT_TEXT in reason.lower()
+        if err.code() in ACCESS_ERROR_CODES or tls_refused:
             if self.error is None:
-                what = "TLS handshake" if err.code() == KafkaError._SSL else "authentication"
-                self.error = KafkaAccessError(f"Kafka {what} failed for {self.who}: {reason}")
+                what = "TLS handshake" if tls_refused or err.code() == KafkaError._SSL else "authentication"
+                self.error = KafkaAccessError(f"Kafka {what} failed {self.who}: {reason}")
         elif not self._warned:  # transient (broker down, refused connection): librdkafka retries; say it once
             self._warned = True
             log.warning("Kafka %s: %s (retrying)", self.who, reason)
@@ -137,7 +142,8 @@ class AccessWatch:
     def log(self, level: int, fmt: str, *args: Any) -> None:
         """librdkafka's log (``logger`` property). Its connection failures (facility ``FAIL``) repeat on every retry
         and reach ``__call__`` too, so they go to debug; everything else keeps its level."""
-        log.log(logging.DEBUG if fmt.startswith("FAIL") else level, fmt, *args)
+        facility = args[0] if args else fmt.split(" ", 1)[0]
+        log.log(logging.DEBUG if facility == "FAIL" else level, fmt, *args)
 
     def raise_if_failed(self) -> None:
         if self.error is not None:
