@@ -13,6 +13,12 @@ keys that changed, and a key seen for the first time is restored from the store,
 owner of a partition, carries on without a fresh warm-up. Checkpoints carry ``STATE_VERSION``: one written by a
 version whose state had other fields is not restored (that series warms up afresh) instead of being misread.
 
+Trouble with state never stops detection (docs/limits.md, Engine and state): a checkpoint that cannot be loaded
+(store down, wrong type, unreadable) is logged and counted, and the series starts afresh; a failed save keeps every
+changed and evicted series for the next checkpoint; restored state whose time is ahead of what can be true (the wall
+clock plus the ingest skew) is pulled back to the engine's watermark instead of swallowing every real event; and the
+number of series is capped per service (``detectors.cardinality``), with one ``series.cap`` record when a cap is hit.
+
 >>> from detectors.config import DetectorSettings
 >>> engine = DetectionEngine(DetectorSettings(enabled=["errors"]))
 >>> event = {"event.id": "e", "service.name": "chat", "gen_ai.provider.name": "openai",
@@ -26,18 +32,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
-from typing import Any
+import time
+from collections import Counter
+from typing import Any, Callable
 
 from detectors.bucket import CallBucket
+from detectors.cardinality import CAP_KIND, CAP_SIGNAL, SeriesCaps
 from detectors.config import DetectorSettings
 from detectors.episodes import NS, Episode
 from detectors.keysets import KeySet
 from detectors.registry import build_key_sets
 from detectors.state import StateStore
 
+log = logging.getLogger(__name__)
+
 #: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
 STATE_VERSION = 2
+#: how far ahead of the wall clock an event time may be (the pipeline's ``ingest.max_future_skew_s`` default)
+DEFAULT_FUTURE_SKEW_S = 300.0
 
 
 class Series:
@@ -84,10 +98,26 @@ def _load(state: bytes | None) -> Series | None:
 
 
 class DetectionEngine:
-    def __init__(self, settings: DetectorSettings, store: StateStore | None = None) -> None:
+    """Events in, anomaly records out. ``clock`` (wall time, seconds) and ``future_skew_s`` are consulted only when a
+    series is restored, to tell state written after an event from the future; ``on_count(what, n)`` hears every
+    guard that fired (``counts`` keeps the totals): ``series_overflow_events``, ``series_cap_reached``,
+    ``state_repaired``, ``checkpoint_load_failed``."""
+
+    def __init__(self, settings: DetectorSettings, store: StateStore | None = None,
+                 clock: Callable[[], float] = time.time, future_skew_s: float = DEFAULT_FUTURE_SKEW_S,
+                 on_count: Callable[[str, int], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.key_sets = build_key_sets(settings)
+        self.counts: Counter[str] = Counter()
+        self._clock = clock
+        self._future_skew_ns = int(future_skew_s * NS)
+        self._on_count = on_count
+        self._caps = SeriesCaps(
+            settings.max_services,
+            [settings.max_series_per_service if k.index == 0 else settings.max_extra_series_per_service
+             for k in self.key_sets],
+            [k.fields.index("service.name") + 1 if "service.name" in k.fields else None for k in self.key_sets])
         self.signals = self.key_sets[0].signals
         self._bucket_ns = int(settings.bucket_s * NS)
         self._exemplars = settings.exemplars
@@ -118,7 +148,15 @@ class DetectionEngine:
     def _add(self, key_set: KeySet, key: tuple, event: dict, t: int, records: list[dict]) -> None:
         series = self._series.get(key)
         if series is None:
-            series = self._open_series(key_set, key, records)
+            key, cap = self._caps.fold(key)
+            if cap is not None:
+                self._count("series_overflow_events")
+            series = self._series.get(key)
+            if series is None:
+                if cap is not None and (cap == "per-service" or key_set.index == 0):  # one record per cap reached
+                    self._count("series_cap_reached")
+                    records.append(self._cap_record(key_set, key, cap, t))
+                series = self._open_series(key_set, key, records, folded=cap is not None)
         if self._replayed_through:
             replayed_through = self._replayed_through.get(key)
             if replayed_through is not None:
@@ -166,29 +204,42 @@ class DetectionEngine:
                          if key[0] == 0 for name, episode in series.episodes.items() if episode.active)
 
     def checkpoint(self) -> int:
-        """Save the state of every series changed since the last checkpoint; returns how many were saved."""
+        """Save the state of every series changed since the last checkpoint; returns how many were saved.
+
+        If the store raises, the error propagates (the caller logs and counts it) and nothing is forgotten: the
+        changed series stay dirty and the evicted ones pending, so the next checkpoint saves them."""
+        if self.store is None:
+            self._dirty.clear()
+            return 0
         items = dict(self._evicted)
         for key in self._dirty:
             series = self._series.get(key)
             if series is not None:
                 items[series.key] = _dump(series)
-        self._dirty.clear()
-        self._evicted.clear()
-        if self.store is None or not items:
+        if not items:
             return 0
         self.store.save_many(items)
+        self._dirty.clear()
+        self._evicted.clear()
         return len(items)
 
     def series_count(self) -> int:
         return len(self._series)
 
-    def _open_series(self, key_set: KeySet, key: tuple, records: list[dict]) -> Series:
-        """A series seen for the first time: restored from the store (its missed buckets closed into ``records``)
-        or new."""
+    def _open_series(self, key_set: KeySet, key: tuple, records: list[dict], folded: bool) -> Series:
+        """A series not in memory: its evicted state still waiting for a checkpoint, else restored from the store
+        (repaired if from the future; its missed buckets closed into ``records``), else new."""
         store_key = key_set.store_key(key)
-        series = _load(self.store.load(store_key)) if self.store is not None else None
+        self._caps.opened(key, folded)
+        pending = self._evicted.pop(store_key, None)
+        if pending is not None:
+            series = _load(pending)
+            self._dirty.add(key)  # its state is saved by the next checkpoint, as it would have been once evicted
+        else:
+            series = self._restore(store_key)
+            if series is not None and not self._repair(series):
+                self._replayed_through[key] = series.last_seen_ns
         if series is not None:
-            self._replayed_through[key] = series.last_seen_ns
             if self._closed_through is not None and series.next_close < self._closed_through:
                 records += self._close(series, self._closed_through, key_set,
                                        self._firing() if key_set.index else frozenset())
@@ -197,11 +248,77 @@ class DetectionEngine:
         self._series[key] = series
         return series
 
+    def _restore(self, store_key: str) -> Series | None:
+        """The series' checkpoint, or None if it has none or it cannot be loaded: store down, a value of the wrong
+        type, bytes that do not unpickle. That series warms up afresh; detection goes on."""
+        if self.store is None:
+            return None
+        try:
+            return _load(self.store.load(store_key))
+        except Exception as exc:  # the boundary to the store: whatever it raises, this one series starts fresh
+            self._count("checkpoint_load_failed")
+            log.warning("cannot load the checkpoint of series %s (%s: %s); it warms up afresh",
+                        store_key, type(exc).__name__, exc)
+            return None
+
+    def _repair(self, series: Series) -> bool:
+        """Pull restored state back if its time is ahead of what can be true (the wall clock plus the skew allowed,
+        or this engine's watermark if that is later): a checkpoint written after an event from 2099 would otherwise
+        drop every real event as a redelivery and put the rest into a bucket that never closes. True if repaired."""
+        limit_ns = max(int(self._clock() * NS) + self._future_skew_ns, self._watermark_ns)
+        limit = limit_ns // self._bucket_ns + 1
+        if series.last_seen_ns <= limit_ns and series.next_close <= limit:
+            return False
+        now = self._closed_through if self._closed_through is not None else self._watermark_ns // self._bucket_ns
+        series.next_close = min(series.next_close, now)
+        series.last_seen_ns = min(series.last_seen_ns, self._watermark_ns)
+        for index in [i for i in series.open if i >= limit]:  # buckets from the future, never to close
+            del series.open[index]
+        self._count("state_repaired")
+        log.warning("series %s was restored with state from the future; its time is set back to the watermark",
+                    series.key)
+        return True
+
     def _evict(self, key: tuple, series: Series) -> None:
         if key in self._dirty:
-            self._evicted[series.key] = _dump(series)
+            if self.store is not None:
+                self._evicted[series.key] = _dump(series)
             self._dirty.discard(key)
         del self._series[key]
+        self._caps.closed(key)
+
+    def _count(self, what: str, n: int = 1) -> None:
+        self.counts[what] += n
+        if self._on_count is not None:
+            self._on_count(what, n)
+
+    def _cap_record(self, key_set: KeySet, key: tuple, cap: str, t_ns: int) -> dict:
+        """The one record that says a cap was reached: events of new series of this service (or new services) now
+        fold into the overflow series ``key``."""
+        if cap == "services":
+            labels, limit = {"service.name": key[1], "series.key": "service.name"}, self.settings.max_services
+        else:
+            labels = {"service.name": self._caps.service(key), "series.key": ",".join(key_set.fields)}
+            limit = self.settings.max_series_per_service if key_set.index == 0 else \
+                self.settings.max_extra_series_per_service
+        labels = {name: value for name, value in labels.items() if value is not None}
+        return {
+            "time_unix_nano": t_ns,
+            "kind": CAP_KIND,
+            "signal": CAP_SIGNAL,
+            "labels": labels,
+            "value": float(limit),
+            "expected": float(limit),
+            "unit": "series in memory (the cap); further ones fold into the __other__ series",
+            "score": 1.0,
+            "severity": "warning",
+            "detector": "series_cap",
+            "fingerprint": fingerprint("series_cap", CAP_SIGNAL, labels),
+            "exemplars": [],
+            "status": "firing",
+            "episode_started_unix_nano": t_ns,
+            "peak_score": 1.0,
+        }
 
     def _close(self, series: Series, closable: int, key_set: KeySet, firing: frozenset) -> list[dict]:
         if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
