@@ -254,3 +254,18 @@ def test_replay_shows_why_events_were_rejected_and_fails_when_all_were(tmp_path)
     assert result.returncode == 1
     assert "0 events (1 rejected)" in result.stderr
     assert "line 1: missing required field time_unix_nano" in result.stderr
+
+
+def test_the_collector_config_in_the_docs_parses_and_names_what_the_decoder_accepts():
+    import yaml
+
+    from streams.config import KafkaSettings
+    from streams.otlp.decode import ENCODINGS as ACCEPTED
+
+    page = (ROOT / "docs" / "connect-your-app.md").read_text()
+    block = page.split("```yaml\n", 1)[1].split("```", 1)[0]
+    collector = yaml.safe_load(block)
+    kafka = collector["exporters"]["kafka"]
+    assert kafka["traces"]["topic"] == KafkaSettings().otlp_topic
+    assert kafka["traces"]["encoding"] in ACCEPTED and kafka["partition_traces_by_id"] is True
+    assert collector["service"]["pipelines"]["traces"]["exporters"] == ["kafka"]
