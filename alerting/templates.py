@@ -25,7 +25,7 @@ from typing import Any
 
 from alerting.alert import AlertView
 from alerting.config import SLACK_USER_GROUP_ID
-from alerting.redact import escape_slack, for_slack, redact
+from alerting.redact import code_span, escape_slack, for_slack, neutralise_mrkdwn, redact
 
 SUMMARY = "[{severity}] {signal} {value} vs expected {expected} on {series} ({kind})"
 HEADER = "{severity}: {signal} ({kind})"
@@ -99,12 +99,12 @@ def header(view: AlertView) -> str:
 
 def slack_text(view: AlertView, mentions: str = "") -> str:
     """The notification fallback text (what a phone shows), after the mention of the paged user group if any."""
-    return f"{mentions} {escape_slack(summary(view))}".lstrip()
+    return f"{mentions} {neutralise_mrkdwn(escape_slack(summary(view)))}".lstrip()
 
 
 def state_line(view: AlertView) -> str:
-    by = f" by {escape_slack(view.resolved_by)}" if view.resolved_by else ""
-    line = STATE_LINE[view.state].format(level=view.level, acked_by=escape_slack(view.acked_by or "?"), by=by)
+    by = f" by {for_slack(view.resolved_by)}" if view.resolved_by else ""
+    line = STATE_LINE[view.state].format(level=view.level, acked_by=for_slack(view.acked_by or "?"), by=by)
     return line + (" — flapping, held open" if view.flapping and view.state != "resolved" else "")
 
 
@@ -113,9 +113,9 @@ def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
     fields = [
         f"*Severity*\n{SEVERITY_EMOJI.get(view.severity, '')} {escape_slack(view.severity)}",
         f"*State*\n{state_line(view)}",
-        f"*Seen*\n{escape_slack(fmt_number(view.value))}",
-        f"*Expected*\n{escape_slack(fmt_number(view.expected))}",
-        f"*Score*\n{escape_slack(fmt_number(view.score))}",
+        f"*Seen*\n{for_slack(fmt_number(view.value))}",
+        f"*Expected*\n{for_slack(fmt_number(view.expected))}",
+        f"*Score*\n{for_slack(fmt_number(view.score))}",
         f"*Records*\n{view.count}",
     ]
     blocks: list[dict[str, Any]] = [
@@ -123,10 +123,10 @@ def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
         *([_mrkdwn_section(PAGED_LINE.format(mention=mentions))] if mentions else []),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         _mrkdwn_section("*Series*\n" + ("\n".join(
-            f"• `{for_slack(k)}` = `{for_slack(v)}`" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-")),
+            f"• {code_span(k)} = {code_span(v)}" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-")),
     ]
     if view.exemplars:
-        ids = ", ".join(f"`{for_slack(e)}`" for e in view.exemplars[:MAX_EXEMPLARS])
+        ids = ", ".join(code_span(e) for e in view.exemplars[:MAX_EXEMPLARS])
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Exemplars: {ids}"}]})
     if view.runbook:
         steps = "\n".join(f"{i}. {escape_slack(s)}" for i, s in enumerate(view.runbook.first_steps[:MAX_STEPS], 1))
@@ -142,7 +142,7 @@ def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
                                "style": "primary", "text": {"type": "plain_text", "text": "Acknowledge"}})
         blocks.append({"type": "actions", "elements": buttons})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
-                                                    "text": f"fingerprint `{for_slack(view.fingerprint)}`"}]})
+                                                    "text": f"fingerprint {code_span(view.fingerprint)}"}]})
     return blocks
 
 
@@ -173,9 +173,9 @@ def _mrkdwn_section(text: str) -> dict[str, Any]:
 
 def thread_reply(event: str, actor: str, view: AlertView, mentions: str = "", grouped: bool = False) -> str:
     """The reply announcing a transition; in a group's thread it names its alert, on a page it mentions."""
-    reply = THREAD_REPLY[event].format(level=view.level, actor=escape_slack(actor))
+    reply = THREAD_REPLY[event].format(level=view.level, actor=for_slack(actor))
     if grouped:
-        reply = GROUPED_REPLY.format(header=escape_slack(header(view)), reply=reply)
+        reply = GROUPED_REPLY.format(header=for_slack(header(view)), reply=reply)
     return f"{mentions} {reply}".lstrip()
 
 

@@ -12,6 +12,7 @@ import sys
 
 from alerting import cli as alerting_cli
 from alerting import runbooks_cli
+from alerting.redact import install_log_redaction
 from streams import config_cli, demo, produce, replay, score, simulate, worker
 from streams.config import ConfigError, load_settings
 from streams.kafka_security import KafkaAccessError
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # every record, whichever handler (Faust's too) writes it: see alerting.redact
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

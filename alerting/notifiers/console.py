@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from alerting import templates
 from alerting.notifiers.base import Notification, NotifierError
+from alerting.redact import redact
 
 
 class ConsoleNotifier:
@@ -34,9 +35,11 @@ class ConsoleNotifier:
 
     def _write(self, action: str, n: Notification) -> dict[str, Any]:
         view = n.alert
-        line = {"time": time.time(), "target": self.target, "action": action, "event": n.event, "actor": n.actor,
-                "idempotency_key": n.idempotency_key, "fingerprint": view.fingerprint, "state": view.state,
-                "severity": view.severity, "kind": view.kind, "signal": view.signal, "labels": view.labels,
+        # everything record-derived is redacted (alerting.redact), as for Slack and PagerDuty
+        line = {"time": time.time(), "target": self.target, "action": action, "event": n.event,
+                "actor": redact(n.actor), "idempotency_key": n.idempotency_key, "fingerprint": view.fingerprint,
+                "state": view.state, "severity": view.severity, "kind": redact(view.kind),
+                "signal": redact(view.signal), "labels": {redact(k): redact(v) for k, v in view.labels.items()},
                 "summary": templates.summary(view), "runbook": view.runbook.url if view.runbook else None}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
