@@ -17,7 +17,7 @@ from streams import metrics
 from streams.app import Topics
 from streams.deadletter import deadletter_headers
 from streams.detection import DetectionService
-from streams.pipeline import Outcome
+from streams.pipeline import Outcome, internal_error
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, c
     @app.agent(topics.telemetry, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await publish(topics, detection.handle(event.value, event.message.partition))
+            await publish(topics, handle_guarded(detection, event.value, event.message.partition))
 
     @app.timer(checkpoint_every_s, name="inferwatch.checkpoint")
     async def checkpoint() -> None:
@@ -43,6 +43,17 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, c
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
         detection.hand_over(tp.partition for tp in revoked if tp.topic == topics.telemetry.get_topic_name())
+
+
+def handle_guarded(detection: DetectionService, raw: bytes, partition: int) -> Outcome:
+    """The detect agent's barrier: whatever handling one message raises dead-letters that message, so one message
+    never stops the agent (the pipeline already has a barrier per event; this one covers the service around it)."""
+    try:
+        return detection.handle(raw, partition)
+    except Exception as exc:
+        metrics.INTERNAL_ERRORS.inc()
+        log.exception("could not handle a telemetry message (partition %d); dead-lettering it", partition)
+        return Outcome(rejections=[internal_error(exc, raw if isinstance(raw, bytes) else b"")])
 
 
 async def publish(topics: Topics, outcome: Outcome) -> None:

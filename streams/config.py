@@ -33,6 +33,7 @@ import yaml
 
 from alerting.config import AlertingSettings
 from detectors.config import DetectorSettings
+from streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE
 
 
 class ConfigError(ValueError):
@@ -120,10 +121,24 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """Bounds on what one producer can make a worker do (docs/limits.md, Ingest): the pipeline enforces them."""
+
+    #: an event stamped further than this ahead of the wall clock is dead-lettered; event time never passes it
+    max_future_skew_s: float = field(default=300.0, metadata={"ge": 0})
+    #: a JSON array with more elements than this is one rejection for the whole message
+    max_events_per_message: int = field(default=DEFAULT_MAX_EVENTS_PER_MESSAGE, metadata={"ge": 1})
+    #: ``event.id``s remembered to drop redelivered events: at most this many, and at most this much event time
+    dedup_window_events: int = field(default=50_000, metadata={"ge": 0})
+    dedup_window_s: float = field(default=300.0, metadata={"ge": 0})
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
 

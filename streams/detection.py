@@ -35,7 +35,8 @@ class DetectionService:
         pipeline = self.pipelines.get(partition)
         if pipeline is None:
             engine = DetectionEngine(self._settings.detectors, store=self._store)
-            pipeline = self.pipelines[partition] = TelemetryPipeline(engine, self._settings.kafka.max_message_bytes)
+            pipeline = self.pipelines[partition] = TelemetryPipeline(engine, self._settings.kafka.max_message_bytes,
+                                                                     ingest=self._settings.ingest)
         return pipeline
 
     def handle(self, raw: bytes, partition: int = 0) -> Outcome:
@@ -44,6 +45,8 @@ class DetectionService:
         outcome = pipeline.handle(raw)
         metrics.HANDLE_SECONDS.observe(time.perf_counter() - started)
         metrics.MESSAGES.inc()
+        metrics.DUPLICATES.inc(outcome.duplicates)
+        metrics.INTERNAL_ERRORS.inc(outcome.internal_errors)
         if outcome.events:
             self._last_event_at[partition] = self._clock()
             metrics.EVENTS.inc(outcome.events)

@@ -13,6 +13,11 @@ EVENTS = Counter("inferwatch_events_total", "Valid telemetry events processed", 
 MESSAGES = Counter("inferwatch_messages_total", "Kafka messages consumed from the telemetry topic", registry=REGISTRY)
 REJECTED = Counter("inferwatch_events_rejected_total", "Invalid telemetry sent to the dead-letter topic",
                    ["field"], registry=REGISTRY)
+DUPLICATES = Counter("inferwatch_events_duplicate_total",
+                     "Valid events dropped because their event.id was seen within the dedup window", registry=REGISTRY)
+INTERNAL_ERRORS = Counter("inferwatch_internal_errors_total",
+                          "Exceptions caught by the per-event or per-message barrier (the input is dead-lettered)",
+                          registry=REGISTRY)
 ANOMALIES = Counter("inferwatch_anomalies_total", "Anomaly records published", ["kind"], registry=REGISTRY)
 CHECKPOINTS = Counter("inferwatch_checkpoints_total", "Series states written to the checkpoint store",
                       registry=REGISTRY)

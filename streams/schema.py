@@ -1,14 +1,14 @@
 """The telemetry event contract: decoding, alias mapping and validation of one Kafka message.
 
-A message is one JSON event or a JSON array of events (producers batch, as OpenTelemetry exporters batch spans).
-Every element is validated on its own, so one bad event in a batch does not cost the good ones. Validation returns
+A message is one JSON event or a JSON array of at most ``DEFAULT_MAX_EVENTS_PER_MESSAGE`` events (producers batch,
+as OpenTelemetry exporters batch spans). Every element is validated on its own, so one bad event in a batch does not
+cost the good ones; a larger array is one rejection, so one message cannot turn into a flood of dead letters. Validation returns
 data instead of raising, because a rejected event is a normal outcome: it goes to the dead-letter topic with a reason
 that names the field, and the worker carries on.
 
 >>> events, rejected = decode_message(b'{"event.id": "e1", "time_unix_nano": 1767225600000000000,'
 ...     b' "service.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",'
-...     b' "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.8, "error.type": null,'
-...     b' "gen_ai.usage.prompt_tokens": 12}')
+...     b' "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.8, "gen_ai.usage.prompt_tokens": 12}')
 >>> events[0]["gen_ai.provider.name"], events[0]["gen_ai.usage.input_tokens"], rejected
 ('openai', 12, [])
 >>> decode_message(b'{"event.id": "e2"}')[1][0].reason
@@ -17,6 +17,7 @@ that names the field, and the worker carries on.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,6 +28,11 @@ KINDS = ("llm_call", "evaluation", "feedback")
 MIN_TIME_NS = 946_684_800 * 10**9
 MAX_TIME_NS = 4_102_444_800 * 10**9
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+DEFAULT_MAX_EVENTS_PER_MESSAGE = 1_000
+#: A dead-lettered batch element is re-encoded; parts nested deeper than this are replaced by ``TRUNCATED`` (the
+#: encoder stops at 255 levels, and nothing in an event is nested more than 3 deep).
+MAX_DEAD_LETTER_DEPTH = 32
+TRUNCATED = "<truncated: nested too deep>"
 
 #: Older and vendor names seen in the wild, mapped to the names we use (the canonical name wins when both are set).
 ALIASES: dict[str, str] = {
@@ -71,9 +77,26 @@ def _seconds(name: str, value: Any) -> None:
         raise _Invalid(name, f"{name} must be a finite number of seconds >= 0, got {_show(value)}")
 
 
+def _optional_seconds(name: str, value: Any) -> None:
+    if value is not None:
+        _seconds(name, value)
+
+
+def _amount(name: str, value: Any) -> None:
+    """A quantity the detectors take the log of (cost): a negative one is a producer bug, not a refund."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not math.isfinite(value) or value < 0):
+        raise _Invalid(name, f"{name} must be a finite number >= 0 or null, got {_show(value)}")
+
+
 def _count(name: str, value: Any) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise _Invalid(name, f"{name} must be a non-negative integer or null, got {_show(value)}")
+
+
+def _finite(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Invalid(name, f"{name} must be a finite number, got {_show(value)}")
 
 
 def _number(name: str, value: Any) -> None:
@@ -89,10 +112,6 @@ def _flag(name: str, value: Any) -> None:
 def _optional_string(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise _Invalid(name, f"{name} must be a string or null, got {_show(value)}")
-
-
-def _error_type(name: str, value: Any) -> None:
-    _optional_string(name, value)
 
 
 def _time(name: str, value: Any) -> None:
@@ -139,30 +158,31 @@ COMMON_REQUIRED: dict[str, Check] = {
     "time_unix_nano": _time,
     "service.name": _string,
 }
-#: Fields an LLM call needs besides the common ones (``error.type`` must be present; null means success).
+#: Fields an LLM call needs besides the common ones (``error.type`` is optional: absent or null means success, as in
+#: OpenTelemetry, where only a failed operation carries it).
 REQUIRED: dict[str, dict[str, Check]] = {
     "llm_call": {
         "gen_ai.provider.name": _string,
         "gen_ai.request.model": _string,
         "gen_ai.operation.name": _string,
         "gen_ai.client.operation.duration": _seconds,
-        "error.type": _error_type,
     },
     "evaluation": {},
-    "feedback": {"app.feedback.value": _number},
+    "feedback": {"app.feedback.value": _finite},
 }
 #: Known optional fields: checked when present, so a detector never sees a string where it expects a number.
 OPTIONAL: dict[str, Check] = {
     "schema.version": _optional_string,
     "deployment.environment.name": _optional_string,
     "trace_id": _optional_string,
+    "error.type": _optional_string,
     "span_id": _optional_string,
     "gen_ai.provider.name": _optional_string,
     "gen_ai.request.model": _optional_string,
     "gen_ai.response.model": _optional_string,
     "gen_ai.response.id": _optional_string,
     "gen_ai.response.finish_reasons": _string_list,
-    "gen_ai.response.time_to_first_chunk": _number,
+    "gen_ai.response.time_to_first_chunk": _optional_seconds,
     "gen_ai.usage.input_tokens": _count,
     "gen_ai.usage.output_tokens": _count,
     "gen_ai.usage.cache_read.input_tokens": _count,
@@ -173,7 +193,7 @@ OPTIONAL: dict[str, Check] = {
     "app.route": _optional_string,
     "app.variant": _optional_string,
     "app.prompt.version": _optional_string,
-    "app.cost.usd": _number,
+    "app.cost.usd": _amount,
     "app.input.chars": _count,
     "app.input.language": _optional_string,
     "app.input.topic": _optional_string,
@@ -191,8 +211,14 @@ OPTIONAL: dict[str, Check] = {
 STAGE_PREFIX, STAGE_SUFFIX = "app.stage.", ".duration"
 
 
-def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> tuple[list[dict], list[Rejection]]:
-    """Decode one Kafka message value into valid, normalized events and rejections (never raises on bad input)."""
+def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                   max_events: int = DEFAULT_MAX_EVENTS_PER_MESSAGE,
+                   latest_ns: int | None = None) -> tuple[list[dict], list[Rejection]]:
+    """Decode one Kafka message value into valid, normalized events and rejections (never raises on bad input).
+
+    ``latest_ns`` is the latest event time the caller accepts (the wall clock plus the allowed skew): validation
+    itself reads no clock, so it gives the same answer for the same bytes and bound.
+    """
     if raw is None:
         return [], [Rejection("empty message (null value)", None, b"")]
     if len(raw) > max_bytes:
@@ -202,25 +228,32 @@ def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> tu
     except orjson.JSONDecodeError as exc:
         return [], [Rejection(f"not valid JSON: {exc}", None, raw)]
     if isinstance(doc, dict):
-        return _one(doc, raw, None)
+        return _one(doc, raw, None, latest_ns)
     if isinstance(doc, list):
         if not doc:
             return [], [Rejection("empty batch: a JSON array must hold at least one event", None, raw)]
+        if len(doc) > max_events:
+            return [], [Rejection(f"batch too large: {len(doc)} elements > limit {max_events}", None, raw)]
         events: list[dict] = []
         rejections: list[Rejection] = []
         for i, item in enumerate(doc):
-            ok, bad = _one(item, None, i)
+            ok, bad = _one(item, None, i, latest_ns)
             events += ok
             rejections += bad
         return events, rejections
     return [], [Rejection(f"not a JSON object or array of objects, got {type(doc).__name__}", None, raw)]
 
 
-def _one(doc: Any, raw: bytes | None, index: int | None) -> tuple[list[dict], list[Rejection]]:
+def _one(doc: Any, raw: bytes | None, index: int | None, latest_ns: int | None) -> tuple[list[dict], list[Rejection]]:
     try:
-        return [validate_event(doc)], []
+        event = validate_event(doc)
+        if latest_ns is not None and event["time_unix_nano"] > latest_ns:
+            ahead_s = (event["time_unix_nano"] - latest_ns) / 1e9
+            raise _Invalid("time_unix_nano", f"time_unix_nano {event['time_unix_nano']} is ahead of the wall clock "
+                                             f"by more than the allowed skew (by {ahead_s:.0f}s more)")
+        return [event], []
     except _Invalid as exc:
-        original = raw if raw is not None else orjson.dumps(doc)
+        original = raw if raw is not None else encode_element(doc)
         where = f"event [{index}]: " if index is not None else ""
         return [], [Rejection(where + exc.reason, exc.field, original, index)]
 
@@ -250,6 +283,24 @@ def validate_event(doc: Any) -> dict:
     return event
 
 
+def encode_element(doc: Any) -> bytes:
+    """JSON bytes of one decoded element, for the dead-letter topic: whatever its nesting, this does not raise."""
+    try:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError:  # nested deeper than the encoder goes
+        return orjson.dumps(_truncate(doc, MAX_DEAD_LETTER_DEPTH))
+
+
+def _truncate(value: Any, depth: int) -> Any:
+    if not isinstance(value, (dict, list)):
+        return value
+    if depth == 0:
+        return TRUNCATED
+    if isinstance(value, dict):
+        return {k: _truncate(v, depth - 1) for k, v in value.items()}
+    return [_truncate(v, depth - 1) for v in value]
+
+
 def normalize_aliases(doc: dict) -> dict:
     """Copy ``doc`` with vendor aliases renamed; the canonical name wins when both are present."""
     if not any(alias in doc for alias in ALIASES):
@@ -264,6 +315,11 @@ def normalize_aliases(doc: dict) -> dict:
     return event
 
 
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel, _SHOW.maxstring, _SHOW.maxother, _SHOW.maxlist, _SHOW.maxdict = 3, 40, 40, 4, 4
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    """A short, depth-limited picture of a bad value for the reason text (never deep recursion, never 1 MB)."""
+    text = _SHOW.repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

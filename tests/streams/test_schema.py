@@ -44,9 +44,14 @@ def test_each_required_field_of_an_llm_call_is_enforced_by_name(field):
     assert rejected[0].reason == f"missing required field {field}"
 
 
-def test_error_type_null_means_success_but_must_be_present():
+def test_error_type_is_optional_and_absent_or_null_means_success():
+    """As in OpenTelemetry, only a failed operation carries error.type."""
+    event = llm_call()
+    del event["error.type"]
+    assert decode_message(encode(event))[1] == []
     assert decode_message(encode(llm_call(**{"error.type": None})))[1] == []
     assert decode_message(encode(llm_call(**{"error.type": "rate_limit_exceeded"})))[1] == []
+    assert decode_message(encode(llm_call(**{"error.type": 500})))[1][0].field == "error.type"
 
 
 @pytest.mark.parametrize("alias", sorted(ALIASES))
@@ -83,6 +88,13 @@ BAD_INPUT = [
      "non-negative integer"),
     ("bad kind", encode(llm_call(**{"event.kind": "span"})), "event.kind", "must be one of"),
     ("bad safety flag", encode(llm_call(**{"app.safety.blocked": "yes"})), "app.safety.blocked", "true, false"),
+    ("negative cost", encode(llm_call(**{"app.cost.usd": -1})), "app.cost.usd", ">= 0"),
+    ("negative time to first chunk", encode(llm_call(**{"gen_ai.response.time_to_first_chunk": -1})),
+     "gen_ai.response.time_to_first_chunk", ">= 0"),
+    ("feedback value null", encode({"event.kind": "feedback", "event.id": "f", "time_unix_nano": T0,
+                                    "service.name": "s", "app.feedback.value": None}), "app.feedback.value",
+     "finite number"),
+    ("deep list in event.id", b'{"event.id": ' + b"[" * 1000 + b"]" * 1000 + b"}", "event.id", "[[[[...]]]]"),
     ("bad stage duration", encode(llm_call(**{"app.stage.retrieval.duration": -0.1})),
      "app.stage.retrieval.duration", ">= 0"),
     ("bad embedding", encode(llm_call(**{"app.input.embedding": ["a"]})), "app.input.embedding", "finite numbers"),
