@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alerting.config import LevelSettings, PolicySettings, RouteSettings
+from alerting.redact import redact
 from alerting.service import AlertingService
 from alerting.slack_actions import make_server
 
@@ -106,9 +107,9 @@ class AlertsCommand:
             print(f"{'STATE':<13}{'SEVERITY':<10}{'LVL':<4}{'LAST SEEN (UTC)':<21}{'SIGNAL':<36}FINGERPRINT / SERIES")
             for a in alerts:
                 muted = " (muted)" if a.muted_by and a.active else ""
-                series = ", ".join(f"{k}={v}" for k, v in a.series.items())
+                series = ", ".join(f"{redact(k)}={redact(v)}" for k, v in a.series.items())
                 print(f"{a.state + muted:<13}{a.severity:<10}{a.level:<4}{_when(a.last_seen):<21}"
-                      f"{str(a.record.get('signal', ''))[:35]:<36}{a.fingerprint}  {series}")
+                      f"{redact(a.record.get('signal', ''))[:35]:<36}{a.fingerprint}  {series}")
             if not alerts:
                 print("no alerts" if args.all else "no active alerts (use --all for resolved ones)")
             return 0
@@ -125,12 +126,15 @@ class AlertsCommand:
                   f"{' (flapping, held open)' if alert.flapping else ''}{'  muted by ' + alert.muted_by if alert.muted_by else ''}\n"
                   f"severity     {alert.severity}\nepisode      {alert.episode} (opened {_when(alert.opened_at)})\n"
                   f"policy       {alert.policy or '-'} level {alert.level} round {alert.round}\n"
-                  f"runbook      {alert.runbook_id or '-'}\nsignal       {r.get('kind')} {r.get('signal')} "
-                  f"value {r.get('value')} expected {r.get('expected')}\nseries       {alert.series}\n"
+                  f"runbook      {alert.runbook_id or '-'}\n"
+                  f"signal       {redact(r.get('kind'))} {redact(r.get('signal'))} "
+                  f"value {redact(r.get('value'))} expected {redact(r.get('expected'))}\n"
+                  f"series       {redact(alert.series)}\n"
                   f"records      {alert.count} (last {_when(alert.last_seen)})")
             print("\nhistory:")
             for line in service.store.audit(alert.fingerprint):
-                print(f"  {_when(line['t'])}  {line['actor']:<22} {line['event']:<18} {line.get('detail', '')}")
+                print(f"  {_when(line['t'])}  {redact(line['actor']):<22} {line['event']:<18} "
+                      f"{redact(line.get('detail', ''))}")
             print("\ndeliveries:")
             for e in service.outbox.entries(alert.fingerprint):
                 print(f"  {e.key:<60} {e.action:<8} {e.event:<13} {e.status:<8} attempts {e.attempts}"

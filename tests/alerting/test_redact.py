@@ -13,10 +13,12 @@ import pytest
 
 from alerting.config import LevelSettings, PolicySettings, TargetSettings
 from alerting.notifiers import ConsoleNotifier, build_notifiers
+from alerting.service import AlertingService
 from alerting.redact import code_span, for_slack, install_log_redaction, redact, uninstall_log_redaction
 
 from tests.alerting.conftest import T0, anomaly, slack_settings
 from tests.alerting.secrets_corpus import INJECTIONS, SECRETS
+from tests.alerting.test_cli import cli  # noqa: F401 (the fixture: the CLI on the session's Redis)
 
 CHANNEL = "C0ALERTS"
 
@@ -120,3 +122,19 @@ def test_no_secret_or_injection_reaches_any_channel(make_service, fake_slack, fa
         assert not leaked(forbidden, slack), f"{name} reached Slack"
     for channel in (console.getvalue(), outbox_text, pagerduty):
         assert "\x1b" not in channel and "\u202e" not in channel and "\u2028" not in channel
+
+
+def test_cli_output_is_redacted(cli, capsys):
+    """``inferwatch alerts list|show`` print labels, record values and the audit trail: redacted too."""
+    service = AlertingService.from_settings(cli.settings.alerting, cli.settings.redis.url)
+    labels = {f"l{i}": text for i, (_, text, _) in enumerate(SECRETS + INJECTIONS)}
+    service.ingest(anomaly(0, fingerprint="fp-cli", labels=labels, value=SECRETS[1][1], expected=SECRETS[2][1]))
+    service.tick()
+    assert cli("alerts", "ack", "fp-cli", "--by", SECRETS[0][1]) == 0
+    assert cli("alerts", "list") == 0 and cli("alerts", "show", "fp-cli") == 0
+    out = capsys.readouterr().out
+    assert "fp-cli" in out and "acknowledged" in out
+    for name, _, fragments in SECRETS:
+        assert not leaked(fragments, out), name
+    assert "\x1b" not in out and "\u202e" not in out
+    service.close()
