@@ -80,6 +80,8 @@ _CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
 MAX_VALUE_CHARS = 300
 #: cap on one log message (tracebacks are not capped)
 MAX_LOG_CHARS = 8000
+#: how much more than its cap of a text is scanned for secrets (redaction shrinks text; the rest is never shown)
+SCAN_FACTOR = 4
 
 
 def clean(text: object, *, one_line: bool = True) -> str:
@@ -119,10 +121,24 @@ def _secret_value(m: re.Match[str]) -> str:
 
 
 def redact(text: object) -> str:
-    """One line of untrusted text, safe for a human to read anywhere: cleaned, redacted and capped."""
-    out = redact_secrets(clean(text))
-    if len(out) > MAX_VALUE_CHARS:
-        out = out[: MAX_VALUE_CHARS - 1] + "…"
+    """One line of untrusted text, safe for a human to read anywhere: cleaned, redacted and capped.
+
+    >>> redact("x" * 400)[-3:], len(redact("word " * 1000))
+    ('xx…', 300)
+    """
+    return _redact_bounded(str(text), SCAN_FACTOR * MAX_VALUE_CHARS, MAX_VALUE_CHARS)
+
+
+def _redact_bounded(text: str, scan_chars: int, max_chars: int) -> str:
+    """Redacted, then capped at ``max_chars``. Only the first ``scan_chars`` are looked at (the rest would be cut
+    anyway, and a 300 KB prompt costs 0.3 s to scan); where that cut went through a word, the word is not shown: it
+    may be the first half of a secret too short to recognise."""
+    cut = len(text) > scan_chars
+    out = redact_secrets(clean(text[:scan_chars]))
+    if cut:
+        out = out[: out.rfind(" ") + 1]
+    if cut or len(out) > max_chars:
+        out = out[: max_chars - 1] + "…"
     return out
 
 
@@ -179,8 +195,7 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string: logging itself would report it; show the template
             message = f"{record.msg} {record.args!r}"
-        message = redact_secrets(clean(message))
-        record.msg, record.args = message[:MAX_LOG_CHARS], None
+        record.msg, record.args = _redact_bounded(message, SCAN_FACTOR * MAX_LOG_CHARS, MAX_LOG_CHARS), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

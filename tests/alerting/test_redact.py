@@ -47,6 +47,13 @@ def test_redact_removes_every_secret(name, text, fragments):
     assert "[" in out  # replaced by a placeholder, not silently dropped
 
 
+def test_a_long_value_cut_inside_a_secret_does_not_show_its_first_half():
+    """Only the start of a long value is scanned; many secrets there shrink it, so the cut's tail could be shown."""
+    text = ("sk-" + "a" * 60 + " ") * 18 + "x" * 40 + " sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+    out = redact(text)
+    assert "bbbb" not in out and out.endswith("…") and len(out) <= 300
+
+
 @pytest.mark.parametrize("name, text, forbidden", INJECTIONS, ids=[i[0] for i in INJECTIONS])
 def test_slack_text_cannot_mention_link_format_or_forge_lines(name, text, forbidden):
     for out in (for_slack(text), code_span(text)):
