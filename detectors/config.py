@@ -177,14 +177,14 @@ class DetectorSettings:
     #: an embedding mean must move at least this far (Mahalanobis distance in per-call standard deviations) to fire
     #: at full score: a statistically real but small shift on a busy series is no incident
     embedding_min_effect: float = field(default=0.25, metadata={"gt": 0})
-    #: series caps (``detectors.cardinality``, docs/limits.md): a key field flooded with distinct values (a request id
-    #: sent as the tenant) folds into one ``__other__`` series per service and key set instead of exhausting memory.
-    #: Services with series in memory (per worker partition):
+    #: services with series in memory per worker partition; events of further services fold into one
+    #: ``__other__`` service (docs/limits.md): a user name sent as ``service.name`` cannot exhaust memory
     max_services: int = field(default=1000, metadata={"ge": 1})
-    #: primary series (provider x model) per service: real services use a handful of models, 200 is far above that
+    #: primary series (provider x model) per service; further ones fold into the service's ``__other__`` series with
+    #: one ``series.cap`` record: real services use a handful of models, 200 is far above that
     max_series_per_service: int = field(default=200, metadata={"ge": 1})
-    #: series of each extra key set (tenants, routes, SLO groups) per service: a tenant series is cheap (call-level
-    #: sums, three signals), and 500 covers a large B2B customer base while bounding a flood
+    #: series of each extra key set (tenants, routes, SLO groups) per service, folded likewise beyond it: a request id
+    #: sent as the tenant costs one series, and 500 covers a large B2B customer base
     max_extra_series_per_service: int = field(default=500, metadata={"ge": 1})
 
     def __post_init__(self) -> None:

@@ -15,6 +15,7 @@ from typing import Callable
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
 from detectors.bucket import Bucket, CallBucket
+from detectors.cardinality import CAP_KIND, CAP_SIGNAL
 from detectors.category_mix import CategoryMixDrift
 from detectors.concept_drift import ConceptDrift
 from detectors.config import DetectorSettings, SloSettings
@@ -111,17 +112,20 @@ def slo_key_set(index: int, slo: SloSettings, settings: DetectorSettings) -> Key
 
 def emitted_signals(settings: DetectorSettings) -> list[tuple[str, str]]:
     """Every ``(kind, signal)`` pair an anomaly record can carry under ``settings``, in signal order: what runbooks
-    must cover (extra key sets add series, not pairs; each declared SLO adds ``("slo_burn", "slo.<name>")``).
+    must cover (extra key sets add series, not pairs; each declared SLO adds ``("slo_burn", "slo.<name>")``; the
+    engine's series caps add ``("cardinality", "series.cap")`` last, whatever is enabled).
 
     >>> pairs = emitted_signals(DetectorSettings())
     >>> len(pairs), pairs[0], pairs[2]
-    (26, ('threshold', 'gen_ai.client.operation.duration'), ('threshold', 'app.stage.retrieval.duration'))
+    (27, ('threshold', 'gen_ai.client.operation.duration'), ('threshold', 'app.stage.retrieval.duration'))
+    >>> pairs[-1]
+    ('cardinality', 'series.cap')
     >>> ("data_drift", "app.input.embedding") in pairs
     True
-    >>> emitted_signals(DetectorSettings(slos=[SloSettings(name="errors")]))[-1]
+    >>> emitted_signals(DetectorSettings(slos=[SloSettings(name="errors")]))[-2]
     ('slo_burn', 'slo.errors')
     >>> emitted_signals(DetectorSettings(enabled=["errors", "stage:retrieval"], stages=["retrieval"]))
-    [('threshold', 'app.stage.retrieval.duration'), ('rate', 'error.rate')]
+    [('threshold', 'app.stage.retrieval.duration'), ('rate', 'error.rate'), ('cardinality', 'series.cap')]
     """
     signals = [*build_signals(settings), *(SloBurn(slo, settings) for slo in settings.slos)]
-    return list(dict.fromkeys((s.kind, s.signal) for s in signals))
+    return list(dict.fromkeys([*((s.kind, s.signal) for s in signals), (CAP_KIND, CAP_SIGNAL)]))

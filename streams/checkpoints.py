@@ -6,12 +6,21 @@ keys that changed every few seconds and loads a key's state the first time it se
 
 Why signing: detector state is pickled (River models pickle exactly), and unpickling attacker-controlled bytes runs
 code. Anyone who can write to Redis could plant such bytes, so each blob carries an HMAC-SHA256 under a key that
-lives outside Redis; a blob whose tag does not verify is ignored (the key starts a fresh warm-up) and counted.
+lives outside Redis; a blob whose tag does not verify is ignored (the key starts a fresh warm-up) and counted. The
+tag covers the series key too: a genuine checkpoint copied to another series' key (to give that series a baseline
+that hides an incident) does not verify there. Checkpoints signed before the tag covered the key are not restored;
+their series warm up again.
 
->>> store = SignedBlobCodec(b"k" * 32)
->>> store.decode(store.encode(b"state"))
+Why a TTL: a series key is whatever producers send, and a checkpoint nobody saves for ``state.checkpoint_ttl_s``
+(7 days by default: longer than any outage or weekend lull; every save refreshes it) belongs to a series that is
+gone, so Redis drops it instead of keeping every key ever seen.
+
+>>> codec = SignedBlobCodec(b"k" * 32)
+>>> codec.decode('["chat"]', codec.encode('["chat"]', b"state"))
 b'state'
->>> store.decode(b"x" * 40) is None
+>>> codec.decode('["search"]', codec.encode('["chat"]', b"state")) is None
+True
+>>> codec.decode('["chat"]', b"x" * 40) is None
 True
 """
 from __future__ import annotations
@@ -31,49 +40,65 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "inferwatch:detector-state:"
 TAG_BYTES = 32
+#: how long a checkpoint outlives its last save (``state.checkpoint_ttl_s``)
+DEFAULT_TTL_S = 7 * 86400.0
+#: what is signed starts with this, so a tag made for anything else (or by the format that signed the blob alone)
+#: never verifies as a checkpoint's
+_SIGNED_AS = b"inferwatch checkpoint v2\0"
 
 
 class SignedBlobCodec:
-    """Prefix blobs with an HMAC tag; refuse blobs whose tag does not verify."""
+    """Prefix blobs with an HMAC tag over the series key and the blob; refuse blobs whose tag does not verify."""
 
     def __init__(self, key: bytes) -> None:
         if len(key) < 16:
             raise ValueError("state signing key must be at least 16 bytes")
         self._key = key
 
-    def encode(self, blob: bytes) -> bytes:
-        return hmac.new(self._key, blob, hashlib.sha256).digest() + blob
+    def encode(self, series_key: str, blob: bytes) -> bytes:
+        return self._tag(series_key, blob) + blob
 
-    def decode(self, signed: bytes) -> bytes | None:
+    def decode(self, series_key: str, signed: bytes) -> bytes | None:
         tag, blob = signed[:TAG_BYTES], signed[TAG_BYTES:]
-        expected = hmac.new(self._key, blob, hashlib.sha256).digest()
-        return blob if hmac.compare_digest(tag, expected) else None
+        return blob if hmac.compare_digest(tag, self._tag(series_key, blob)) else None
+
+    def _tag(self, series_key: str, blob: bytes) -> bytes:
+        key = series_key.encode()
+        mac = hmac.new(self._key, _SIGNED_AS + len(key).to_bytes(4, "big") + key, hashlib.sha256)
+        mac.update(blob)
+        return mac.digest()
 
 
 class RedisCheckpointStore:
     """The engine's ``StateStore`` (``load`` / ``save_many``): one plain Redis key per series key."""
 
-    def __init__(self, client: redis.Redis, codec: SignedBlobCodec, prefix: str = KEY_PREFIX) -> None:
+    def __init__(self, client: redis.Redis, codec: SignedBlobCodec, prefix: str = KEY_PREFIX,
+                 ttl_s: float = DEFAULT_TTL_S) -> None:
         self._redis = client
         self._codec = codec
         self._prefix = prefix
+        self._ttl_ms = max(1, int(ttl_s * 1000))
 
     def load(self, key: str) -> bytes | None:
+        """Redis errors (down, a value of the wrong type) propagate: the engine logs and counts them, and starts
+        that series afresh."""
         signed = self._redis.get(self._prefix + key)
         if signed is None:
             return None
-        blob = self._codec.decode(signed)
+        blob = self._codec.decode(key, signed)
         if blob is None:
             CHECKPOINT_REJECTED.inc()
-            log.warning("ignoring detector checkpoint with a bad signature for series %r", key)
+            log.warning("ignoring detector checkpoint for series %r: its signature does not verify (forged, moved "
+                        "from another series' key, or signed by an older version); the series warms up afresh", key)
         return blob
 
     def save_many(self, items: dict[str, bytes]) -> None:
+        """Each save sets the checkpoint's TTL anew. Errors propagate: the engine keeps the states for the next try."""
         if not items:
             return
         pipe = self._redis.pipeline(transaction=False)
         for key, blob in items.items():
-            pipe.set(self._prefix + key, self._codec.encode(blob))
+            pipe.set(self._prefix + key, self._codec.encode(key, blob), px=self._ttl_ms)
         pipe.execute()
 
 

@@ -118,6 +118,9 @@ class StateSettings:
     signing_key: str = field(default="", repr=False)
     #: where a random signing key is kept when none is configured (fine for one machine; set the key for several)
     signing_key_file: str = ".run/state.key"
+    #: a checkpoint not saved again for this long expires from Redis (its series warms up afresh if it ever returns):
+    #: longer than any outage or weekend lull, short enough that keys of series long gone do not pile up
+    checkpoint_ttl_s: float = field(default=7 * 86400.0, metadata={"gt": 0})
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,13 @@ exactly the sequence ``inferwatch replay`` runs over that partition's messages.
 When partitions are revoked, this worker checkpoints what changed and forgets those pipelines; whichever worker gets
 the partition next loads each series' state from the store the first time it sees the series, so state follows its
 partition without a fresh warm-up.
+
+The store failing never stops detection: a checkpoint that cannot be saved is logged and counted, and its series are
+kept for the next interval (the engine forgets nothing); one that cannot be loaded starts its series afresh.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -19,6 +23,13 @@ from detectors.state import StateStore
 from streams import metrics
 from streams.config import Settings
 from streams.pipeline import NS, Outcome, TelemetryPipeline
+
+log = logging.getLogger(__name__)
+
+
+def count_guard(what: str, n: int) -> None:
+    """The engine's ``on_count``: its guards (caps, repairs, unloadable checkpoints) as a Prometheus counter."""
+    metrics.ENGINE_GUARDS.labels(what).inc(n)
 
 
 class DetectionService:
@@ -34,7 +45,8 @@ class DetectionService:
     def _pipeline(self, partition: int) -> TelemetryPipeline:
         pipeline = self.pipelines.get(partition)
         if pipeline is None:
-            engine = DetectionEngine(self._settings.detectors, store=self._store)
+            engine = DetectionEngine(self._settings.detectors, store=self._store, on_count=count_guard,
+                                     future_skew_s=self._settings.ingest.max_future_skew_s)
             pipeline = self.pipelines[partition] = TelemetryPipeline(engine, self._settings.kafka.max_message_bytes,
                                                                      ingest=self._settings.ingest)
         return pipeline
@@ -69,7 +81,21 @@ class DetectionService:
         return anomalies
 
     def checkpoint(self) -> int:
-        written = sum(pipeline.engine.checkpoint() for pipeline in self.pipelines.values())
+        """Save what changed in every partition; returns how many series were saved. A partition whose save fails
+        keeps its changes for the next call."""
+        written = sum(self._checkpoint(partition, pipeline, "interval")
+                      for partition, pipeline in self.pipelines.items())
+        return written
+
+    def _checkpoint(self, partition: int, pipeline: TelemetryPipeline, when: str) -> int:
+        try:
+            written = pipeline.engine.checkpoint()
+        except Exception as exc:  # the boundary to the store: detection goes on whatever it raises
+            metrics.CHECKPOINT_FAILURES.labels(when).inc()
+            log.warning("checkpoint of partition %d failed (%s: %s)%s", partition, type(exc).__name__, exc,
+                        "; its changed series are kept for the next one" if when == "interval" else
+                        "; its changes since the last checkpoint are lost, the next owner resumes from that one")
+            return 0
         metrics.CHECKPOINTS.inc(written)
         return written
 
@@ -79,4 +105,4 @@ class DetectionService:
             pipeline = self.pipelines.pop(partition, None)
             self._last_event_at.pop(partition, None)
             if pipeline is not None:
-                metrics.CHECKPOINTS.inc(pipeline.engine.checkpoint())
+                self._checkpoint(partition, pipeline, "hand-over")

@@ -30,3 +30,10 @@ HANDLE_SECONDS = Histogram("inferwatch_message_handle_seconds", "Time to validat
 ESCALATION_AGENT_ERRORS = Counter("inferwatch_escalation_agent_errors_total",
                                   "Failures around the escalation engine caught in the agent, so detection keeps running",
                                   ["stage"], registry=REGISTRY)
+CHECKPOINT_FAILURES = Counter("inferwatch_checkpoint_failures_total",
+                              "Checkpoints that could not be saved (the changed series are kept for the next one), "
+                              "by when: interval, or hand-over of revoked partitions (that state is lost)",
+                              ["when"], registry=REGISTRY)
+ENGINE_GUARDS = Counter("inferwatch_engine_guards_total",
+                        "Times the detection engine protected itself, by what: series_overflow_events, "
+                        "series_cap_reached, state_repaired, checkpoint_load_failed", ["what"], registry=REGISTRY)

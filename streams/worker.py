@@ -37,6 +37,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
         store = RedisCheckpointStore(
             redis.Redis.from_url(settings.redis.url, **settings.redis.client_options()),
             SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
+            ttl_s=settings.state.checkpoint_ttl_s,
         )
         add_detection(app, topics, DetectionService(settings, store), settings.state.checkpoint_interval_s)
         add_otlp_conversion(app, topics, settings)

@@ -6,8 +6,11 @@ import stat
 
 import pytest
 
+from detectors.config import DetectorSettings
+from detectors.engine import DetectionEngine
 from streams import metrics
-from streams.checkpoints import KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec, signing_key
+from streams.checkpoints import DEFAULT_TTL_S, KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec, signing_key
+from streams.simulate import START_NS, generate
 
 pytestmark = pytest.mark.redis
 
@@ -46,3 +49,41 @@ def test_signing_key_from_setting_else_a_private_file(tmp_path):
     first = signing_key("", path)
     assert len(first) == 64 and signing_key("", path) == first, "created once, then reused"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_checkpoint_moved_to_another_series_key_is_refused(redis_client):
+    """Copying a genuine checkpoint over another series' key (to give it a baseline that hides an incident) fails."""
+    store = RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32))
+    store.save_many({'["checkout"]': b"state of checkout"})
+    redis_client.set(KEY_PREFIX + '["search"]', redis_client.get(KEY_PREFIX + '["checkout"]'))
+    before = metrics.CHECKPOINT_REJECTED._value.get()
+    assert store.load('["search"]') is None
+    assert metrics.CHECKPOINT_REJECTED._value.get() == before + 1
+    assert store.load('["checkout"]') == b"state of checkout"
+
+
+def test_checkpoints_expire_and_each_save_refreshes_the_ttl(redis_client):
+    store = RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32))
+    store.save_many({'["checkout"]': b"state"})
+    ttl = redis_client.ttl(KEY_PREFIX + '["checkout"]')
+    assert DEFAULT_TTL_S - 60 < ttl <= DEFAULT_TTL_S == 7 * 86400
+    redis_client.expire(KEY_PREFIX + '["checkout"]', 30)
+    store.save_many({'["checkout"]': b"state 2"})
+    assert redis_client.ttl(KEY_PREFIX + '["checkout"]') > DEFAULT_TTL_S - 60
+    RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32), ttl_s=3600).save_many({"k": b"s"})
+    assert 3500 < redis_client.ttl(KEY_PREFIX + "k") <= 3600
+
+
+def test_a_value_of_the_wrong_type_at_a_checkpoint_key_starts_the_series_afresh(redis_client):
+    """WRONGTYPE from Redis while loading must not escape the engine: that series warms up, the others carry on."""
+    events = [e for e in generate(seed=7, start_ns=START_NS, duration_s=120, rate_per_s=10, incidents=[])
+              if e["event.kind"] == "llm_call"]
+    first = events[0]
+    key = '["{}","{}","{}"]'.format(first["service.name"], first["gen_ai.provider.name"], first["gen_ai.request.model"])
+    redis_client.lpush(KEY_PREFIX + key, b"not a string")
+    engine = DetectionEngine(DetectorSettings(enabled=["errors"]),
+                             RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32)))
+    for event in events:
+        engine.process(event)
+    assert engine.counts["checkpoint_load_failed"] == 1
+    assert engine.series_count() > 6
