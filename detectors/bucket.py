@@ -20,6 +20,9 @@ variants, SLOs, evaluations and feedback).
 >>> c.add({"event.id": "a", "gen_ai.client.operation.duration": 2.0, "error.type": None, "app.input.language": "en"}, 3)
 >>> c.calls, c.latency_n, c.slow, hasattr(c, "categories")
 (1, 1, [(2.0, 'a')], False)
+>>> c.add({"event.id": "b", "gen_ai.usage.input_tokens": 99, "app.cost.usd": 0.01, "error.type": None}, 3)
+>>> c.input_tokens_n, round(c.input_tokens_log, 3), c.cost_n
+(1, 4.605, 1)
 """
 from __future__ import annotations
 
@@ -28,12 +31,17 @@ import math
 MAX_VALUES = 32
 OTHER = "__other__"
 SAFETY_FLAGS = ("app.safety.prompt_injection", "app.safety.pii_detected", "app.safety.blocked", "app.safety.refusal")
-#: numeric per-call fields judged on their log, besides latency: (attribute prefix, field, offset added before the log)
-SIZES = (
-    ("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3),
+#: numeric per-call fields judged on their log, besides latency: (attribute prefix, field, offset added before the log).
+#: ``CALL_SIZES`` are summed by every bucket (tenant and route series watch tokens and cost too: "which tenant is
+#: burning our money"); the others only by the model series' ``Bucket``.
+CALL_SIZES = (
     ("input_tokens", "gen_ai.usage.input_tokens", 1.0),
     ("output_tokens", "gen_ai.usage.output_tokens", 1.0),
     ("cost", "app.cost.usd", 1e-5),
+)
+SIZES = (
+    ("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3),
+    *CALL_SIZES,
     ("input_chars", "app.input.chars", 1.0),
 )
 #: added to a stage duration (seconds) before its log, so a stage that takes no time has a finite log
@@ -61,13 +69,16 @@ class CallBucket:
     would move a window's mean latency as much as a real slowdown."""
 
     __slots__ = ("calls", "errors", "error_types", "contributors", "slow", "error_ids", "ids", "latency_n",
-                 "latency_log", "contributor_fields")
+                 "latency_log", "contributor_fields",
+                 *(f"{name}_{part}" for name, _, _ in CALL_SIZES for part in ("n", "log")))
 
     def __init__(self, contributors: list[str]) -> None:
         #: the fields whose values are tallied in ``contributors`` (who is behind a surge or a burst)
         self.contributor_fields = contributors
         self.calls = self.errors = self.latency_n = 0
         self.latency_log = 0.0
+        self.input_tokens_n = self.output_tokens_n = self.cost_n = 0
+        self.input_tokens_log = self.output_tokens_log = self.cost_log = 0.0
         self.error_types: dict = {}
         self.contributors: list[dict] = [{} for _ in contributors]
         self.slow: list = []
@@ -116,6 +127,18 @@ class CallBucket:
             elif duration > slow[-1][0]:
                 slow[-1] = (duration, event_id)
                 slow.sort(reverse=True)
+        value = get("gen_ai.usage.input_tokens")
+        if value is not None:
+            self.input_tokens_n += 1
+            self.input_tokens_log += _log(value + 1.0)
+        value = get("gen_ai.usage.output_tokens")
+        if value is not None:
+            self.output_tokens_n += 1
+            self.output_tokens_log += _log(value + 1.0)
+        value = get("app.cost.usd")
+        if value is not None:
+            self.cost_n += 1
+            self.cost_log += _log(value + 1e-5)
         for tallies, name in zip(self.contributors, self.contributor_fields):
             value = get(name)
             if value is not None:
@@ -140,7 +163,7 @@ class Bucket(CallBucket):
         "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n", "embedding_n", "embedding_sum", "categories",
         "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most",
         "_stage_fields", "_categorical",
-        *(f"{name}_{part}" for name, _, _ in SIZES for part in ("n", "log")),
+        *(f"{name}_{part}" for name, _, _ in SIZES if (name, _, _) not in CALL_SIZES for part in ("n", "log")),
     )
 
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
@@ -164,8 +187,8 @@ class Bucket(CallBucket):
         self.outcomes: list = []
         self.feedback_n = 0
         self.feedback_negative = 0
-        self.ttfc_n = self.input_tokens_n = self.output_tokens_n = self.cost_n = self.input_chars_n = 0
-        self.ttfc_log = self.input_tokens_log = self.output_tokens_log = self.cost_log = self.input_chars_log = 0.0
+        self.ttfc_n = self.input_chars_n = 0
+        self.ttfc_log = self.input_chars_log = 0.0
 
     def compact(self) -> None:
         """Also drop mixes, outcomes and embeddings: the long window needs stage sums and variants besides counts."""
@@ -208,18 +231,6 @@ class Bucket(CallBucket):
         if value is not None:
             self.ttfc_n += 1
             self.ttfc_log += _log(value + 1e-3)
-        value = get("gen_ai.usage.input_tokens")
-        if value is not None:
-            self.input_tokens_n += 1
-            self.input_tokens_log += _log(value + 1.0)
-        value = get("gen_ai.usage.output_tokens")
-        if value is not None:
-            self.output_tokens_n += 1
-            self.output_tokens_log += _log(value + 1.0)
-        value = get("app.cost.usd")
-        if value is not None:
-            self.cost_n += 1
-            self.cost_log += _log(value + 1e-5)
         value = get("app.input.chars")
         if value is not None:
             self.input_chars_n += 1

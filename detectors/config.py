@@ -40,6 +40,10 @@ class BaselineSettings:
     #: half-lives, in buckets, of the request-rate forecast's level and slope (Holt): fast enough to ride the daily rhythm
     traffic_half_life_buckets: float = field(default=20.0, metadata={"gt": 0})
     traffic_trend_half_life_buckets: float = field(default=60.0, metadata={"gt": 0})
+    #: a traffic window is judged only when it is at least this many calls away from the forecast...
+    traffic_min_change_calls: float = field(default=10.0, metadata={"ge": 0})
+    #: ...and at least this factor above it (a surge) or below it (a drop): evidence and effect size, not noise
+    traffic_min_ratio: float = field(default=1.5, metadata={"ge": 1})
     #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
     max_refused_buckets: int = field(default=120, metadata={"ge": 1})
     #: points scored at or above this are not learned (a creeping level must not drag its own baseline along)
@@ -150,9 +154,11 @@ class DetectorSettings:
     #: hold ``service.name``, the Kafka message key, so one series never spans partitions (and worker engines).
     #: Each key set costs throughput (README.md, Detectors: speed and memory): routes, variants... are one line away.
     extra_series_keys: list[list[str]] = field(default_factory=lambda: [["service.name", "app.tenant.id"]])
-    #: the signals those extra series are watched on: any of latency, errors, traffic (they read call-level sums
-    #: only, ``bucket.CallBucket``), to bound cost and false alarms
-    extra_series_signals: list[str] = field(default_factory=lambda: ["latency", "errors", "traffic"])
+    #: the signals those extra series are watched on: any of latency, errors, traffic, input_tokens, output_tokens,
+    #: cost (they read call-level sums only, ``bucket.CallBucket``), to bound cost and false alarms. Tokens and cost
+    #: answer finance's first question: which tenant is burning our money
+    extra_series_signals: list[str] = field(
+        default_factory=lambda: ["latency", "errors", "traffic", "input_tokens", "cost"])
     #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
     #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
     extra_series_fire_score: float = field(default=0.999999, metadata={"gt": 0, "le": 1})

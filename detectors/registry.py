@@ -5,7 +5,7 @@
 >>> [s.name for s in build_signals(DetectorSettings(enabled=["latency", "errors", "stage:retrieval"]))]
 ['latency', 'stage:retrieval', 'errors']
 >>> [(k.fields[-1], [s.name for s in k.signals]) for k in build_key_sets(DetectorSettings(enabled=["latency", "cost"]))]
-[('gen_ai.request.model', ['latency', 'cost']), ('app.tenant.id', ['latency'])]
+[('gen_ai.request.model', ['latency', 'cost']), ('app.tenant.id', ['latency', 'cost'])]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from detectors.traffic import TrafficRate
 from detectors.variant_regression import VariantRegression
 
 #: signals that read only call-level sums (``bucket.CallBucket``): the ones extra series (tenants, routes) can watch
-CALL_SIGNALS = ("latency", "errors", "traffic")
+CALL_SIGNALS = ("latency", "errors", "traffic", "input_tokens", "output_tokens", "cost")
 #: every detector class, by the name anomaly records carry in ``detector``
 DETECTORS: dict[str, type] = {
     "adaptive_threshold": AdaptiveThreshold,

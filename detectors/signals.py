@@ -223,8 +223,9 @@ class Throughput:
 
     def make_detector(self) -> Detector:
         base = self.settings.baseline
-        return guarded(TrafficRate("both", base.traffic_half_life_buckets, base.traffic_trend_half_life_buckets),
-                       self.settings)
+        return WarmUp(TrafficRate("both", base.traffic_half_life_buckets, base.traffic_trend_half_life_buckets,
+                                  base.traffic_min_change_calls, base.traffic_min_ratio,
+                                  patience=base.max_refused_buckets), base.warmup_buckets)
 
     def observe(self, ring: list[Bucket]) -> float:
         return float(sum(b.calls for b in _window(ring, self.settings)))

@@ -7,11 +7,26 @@ series is not judged on a variance it has not shown yet. The count is scored on 
 that mean and variance: on a small series (a tenant's few calls a minute) a normal approximation would call an
 ordinary burst a one-in-a-million event.
 
+Evidence before pages: a count is judged only when it differs from the forecast by at least ``min_change`` calls and
+by the factor ``min_ratio`` (a surge at least that many times the forecast, a drop at most its inverse). At 0.05
+calls/s a missing call is no news, and at 500 calls/s a 10 % swing is statistically certain yet no incident. The
+count is a surge only above the recent peak (``peak``): a series whose Holt level decayed towards zero between sparse
+calls or bursts would otherwise call its next ordinary call, or a batch job's next burst, a surge from nothing.
+
 >>> d = TrafficRate()
 >>> for i in range(400):
 ...     d.learn_one(100.0 + 0.2 * i + (i % 7) - 3)
 >>> d.explain_one(180.0)[1] > 175, d.score_one(182.0) < 0.9, round(d.score_one(0.0), 4), round(d.score_one(400.0), 4)
 (True, True, 1.0, 1.0)
+>>> sparse = TrafficRate()
+>>> for i in range(400):
+...     sparse.learn_one(1.0 if i % 40 == 0 else 0.0)
+>>> sparse.score_one(1.0), sparse.score_one(3.0), sparse.score_one(40.0) > 0.9999
+(0.0, 0.0, True)
+>>> for i in range(12):
+...     sparse.learn_one(40.0 if i < 4 else 0.0)
+>>> sparse.score_one(40.0), sparse.score_one(120.0) > 0.9999
+(0.0, True)
 """
 from __future__ import annotations
 
@@ -22,29 +37,60 @@ from detectors.scoring import count_score
 
 
 class TrafficRate:
-    """Holt level + trend forecast of window counts; two-sided score (``side`` may restrict it)."""
+    """Holt level + trend forecast of window counts; two-sided score (``side`` may restrict it).
 
-    def __init__(self, side: str = "both", half_life: float = 20.0, trend_half_life: float = 60.0) -> None:
+    It guards its own learning instead of sitting behind ``LearnIfNormal``: a count more than ``clip`` standard
+    deviations from the forecast is not learned into the level and spread for ``patience`` windows in a row (a surge
+    or a stall must not become the normal at once), while ``peak``, the recent highest count decaying with ``peak_half_life``, learns every count ``peak_lag`` windows
+    late: a batch job's bursts are no surge once one has been seen, while a surge under way is judged against the
+    peak from before it."""
+
+    def __init__(self, side: str = "both", half_life: float = 20.0, trend_half_life: float = 60.0,
+                 min_change: float = 10.0, min_ratio: float = 1.5, peak_half_life: float = 480.0,
+                 clip: float = 3.0, patience: int = 120, peak_lag: int = 8) -> None:
         self.side = side
         self.half_life = half_life
         self.trend_half_life = trend_half_life
+        self.min_change = min_change
+        self.min_ratio = min_ratio
+        self.peak_half_life = peak_half_life
+        self.clip = clip
+        self.patience = patience
+        self.peak_lag = peak_lag
         self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
         self._beta = 1.0 - 0.5 ** (1.0 / self.trend_half_life)
+        self._peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.n = 0
         self.level = 0.0
         self.trend = 0.0
         self.var = 0.0
+        self.peak = 0.0
+        self.recent: list[float] = []
+        self.refused = 0
 
     def forecast(self) -> float:
         return max(self.level + self.trend, 0.0)
 
+    def _spread(self) -> float:
+        return math.sqrt(max(self.var, self.forecast(), 1.0))
+
     def learn_one(self, x: float) -> None:
         self.n += 1
+        self.recent.append(x)
+        self.peak *= self._peak_decay
+        if len(self.recent) > self.peak_lag:
+            self.peak = max(self.recent.pop(0), self.peak)
         if self.n == 1:
             self.level = x
             return
         alpha = max(self._alpha, 1.0 / self.n)
         error = x - (self.level + self.trend)
+        if self.n > 2.0 / self._alpha and abs(error) > self.clip * self._spread():  # past the first estimates
+            if self.refused < self.patience:
+                self.refused += 1
+                return
+        else:
+            self.refused = 0
         self.var += alpha * (error * error - self.var)
         self.level += self.trend + alpha * error
         self.trend += alpha * self._beta * error
@@ -53,7 +99,14 @@ class TrafficRate:
         if self.n == 0:
             return 0.0
         expected = self.forecast()
-        return count_score(x, expected, max(self.var, expected) + 1.0, self.side)
+        if x > expected:
+            if x - expected < self.min_change or x < self.min_ratio * expected or x <= self.peak:
+                return 0.0
+        elif expected - x < self.min_change or x * self.min_ratio > expected:
+            return 0.0
+        # never below Poisson, and a tenth over it so the negative binomial is defined: a plain "+1" would give a
+        # near-empty series a geometric tail in which 40 calls out of nowhere are only a 1-in-3,000 surprise
+        return count_score(x, expected, max(self.var, expected) * 1.1 + 1e-9, self.side)
 
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.forecast()

@@ -113,7 +113,7 @@ def test_a_checkpoint_of_another_state_version_is_not_restored(surge_events):
     ({"extra_series_keys": [["service.name", "app.route"], ["service.name", "app.route"]]},
      "extra_series_keys[1]: ['service.name', 'app.route'] repeats"),
     ({"extra_series_signals": ["latncy"]}, "detectors.extra_series_signals: unknown signal 'latncy'"),
-    ({"extra_series_signals": ["cost"]}, "detectors.extra_series_signals: 'cost' needs more than call-level sums"),
+    ({"extra_series_signals": ["ttfc"]}, "detectors.extra_series_signals: 'ttfc' needs more than call-level sums"),
 ])
 def test_bad_extra_series_settings_name_the_field(section, message):
     with pytest.raises((ConfigError, ValueError)) as raised:

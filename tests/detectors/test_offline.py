@@ -107,12 +107,12 @@ def test_score_cli_is_causal_and_unit_free(tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     scores = [float(r["anomaly_score"]) for r in rows]
     assert len(rows) == len(values) and rows[0]["v"] == str(values[0])
-    assert scores[200] >= 0.9999 and max(scores[40:200]) < 0.9999
+    assert scores[200] >= 4 and max(scores[40:200]) < 4  # surprise: 4 = a 1-in-10,000 row (docs/score.md)
     # causal: the score of a row does not depend on the rows after it
-    assert list(score.scores(values[:201], DetectorSettings()))[200] == scores[200]
+    assert round(list(score.scores(values[:201]))[200], 3) == scores[200]
     # unit-free: the same series in other units scores the same
-    scaled = list(score.scores([v * 1000 for v in values], DetectorSettings()))
-    assert all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(scaled, scores))
+    scaled = list(score.scores([v * 1000 for v in values]))
+    assert all(math.isclose(a, b, abs_tol=1e-3) for a, b in zip(scaled, scores))
 
 
 def test_score_cli_names_a_missing_column(tmp_path, capsys):
