@@ -8,6 +8,8 @@ Thin series get longer cells and longer incidents: at 0.05 calls/s a 5-minute in
 ['rate=0.05']
 >>> [c.name for c in select(MATRIX, ["latency=pareto,rate=5"])]
 ['latency=pareto']
+>>> [c.name for c in select(MATRIX, ["rate=5"])], len(select(MATRIX, ["rate=5,regime=steady"]))
+(['rate=5'], 4)
 >>> len(select(MATRIX, [])) == len(MATRIX), all(c in MATRIX for c in QUICK)
 (True, True)
 """
@@ -38,10 +40,10 @@ def timing_for(rate: float) -> Timing:
     if rate <= 0.5:
         return Timing(duration_s=4 * 3600.0, warmup_s=3600.0, span_s=1200.0, gap_s=900.0, series=3)
     if rate <= 5:
-        return Timing(duration_s=2 * 3600.0, warmup_s=1200.0, span_s=300.0, gap_s=420.0, series=3)
+        return Timing(duration_s=4500.0, warmup_s=1200.0, span_s=300.0, gap_s=300.0, series=3)
     if rate <= 50:
-        return Timing(duration_s=3600.0, warmup_s=900.0, span_s=240.0, gap_s=300.0, series=2)
-    return Timing(duration_s=1800.0, warmup_s=600.0, span_s=180.0, gap_s=180.0, series=1)
+        return Timing(duration_s=2700.0, warmup_s=900.0, span_s=240.0, gap_s=240.0, series=2)
+    return Timing(duration_s=1320.0, warmup_s=600.0, span_s=180.0, gap_s=120.0, series=1)
 
 
 @dataclass(frozen=True)
@@ -68,38 +70,40 @@ class Cell:
 
 #: daily rhythm compressed: one "day" lasts this long, so a 2-hour cell covers a whole day
 DAY_S = 2 * 3600.0
-#: weekly rhythm compressed: a "day" of 20 minutes, a "week" of 7 of them, weekends quiet
-WEEK_DAY_S = 1200.0
+#: weekly rhythm compressed: a "day" of 12 minutes, a "week" of 7 of them (84 minutes), weekends quiet
+WEEK_DAY_S = 720.0
 
 MATRIX: tuple[Cell, ...] = (
     *(Cell(f"rate={r:g}", r) for r in (0.05, 0.5, 5.0, 50.0, 500.0)),
     *(Cell(f"latency={shape}", 5.0, latency=shape) for shape in LATENCY_SHAPES[1:]),
     Cell("latency=pareto,rate=0.5", 0.5, latency="pareto"),
-    Cell("latency=bimodal,rate=50", 50.0, latency="bimodal"),
+    Cell("latency=longgen,rate=0.5", 0.5, latency="longgen"),
     Cell("regime=daily", 5.0, regime="daily", duration_s=DAY_S),
-    Cell("regime=weekly", 5.0, regime="weekly", duration_s=3 * 3600.0),
+    Cell("regime=weekly", 5.0, regime="weekly", duration_s=5400.0),
     Cell("regime=batch", 5.0, regime="batch"),
     Cell("regime=tenants1000", 5.0, regime="tenants1000", tenants=1000),
     Cell("regime=tenants1000,rate=0.5", 0.5, regime="tenants1000", tenants=1000),
     Cell("regime=delivery", 5.0, regime="delivery"),
     Cell("regime=deploys", 5.0, regime="deploys"),
 )
-#: a small, cheap subset for tuning loops (--quick): thin and mid traffic, a heavy tail, many tenants, faults, deploys
+#: a small, cheap subset for tuning loops (--quick): thin traffic, a heavy tail, delivery faults, deploys
 QUICK: tuple[Cell, ...] = tuple(c for c in MATRIX if c.name in (
-    "rate=0.5", "rate=5", "latency=pareto", "regime=tenants1000", "regime=delivery", "regime=deploys"))
+    "rate=0.5", "latency=pareto", "regime=delivery", "regime=deploys"))
 
 
 def select(cells: tuple[Cell, ...], filters: list[str]) -> list[Cell]:
-    """Cells matching any filter; a filter is ``key=value,...`` over ``Cell.attributes`` (all must match) or a name.
-    Attributes a cell's name does not mention take their defaults (``rate=5`` matches ``latency=pareto``)."""
+    """Cells matching any filter. A filter that is a cell's name picks that cell; otherwise it is ``key=value,...``
+    over ``Cell.attributes`` (all must match), where a cell's name leaves out its defaults (``rate=5,regime=steady``
+    matches ``latency=pareto`` too)."""
     if not filters:
         return list(cells)
+    names = {c.name for c in cells}
     chosen = []
     for cell in cells:
         attributes = cell.attributes()
         for spec in filters:
             pairs = [p.partition("=") for p in spec.split(",") if p]
-            if spec == cell.name or all(attributes.get(k) == _norm(k, v) for k, _, v in pairs):
+            if spec == cell.name or (spec not in names and all(attributes.get(k) == _norm(k, v) for k, _, v in pairs)):
                 chosen.append(cell)
                 break
     return chosen

@@ -1,12 +1,14 @@
 """The regime matrix's generator and page counting (scripts/regimes): small streams, a few seconds each."""
 from __future__ import annotations
 
+import doctest
 import statistics
 from collections import Counter
 
 import pytest
 
 from alerting.config import AlertingSettings
+from scripts.regimes import cells, effects, generator, scoring, truth
 from scripts.regimes.cells import Cell
 from scripts.regimes.generator import MAX_LATE_S, MAX_SKEW_S, NS, generate, plan, series_labels
 from scripts.regimes.pages import Escalation
@@ -68,7 +70,7 @@ def test_at_least_once_delivery_duplicates_ids_and_disorders_time():
 def test_incidents_are_labelled_and_move_their_series():
     cell = Cell("t", 5.0)
     run = plan(cell, seed=len(KINDS), incidents=True)  # this seed puts the latency spike first
-    assert {i.kind for i in run.incidents} == set(KINDS)  # a 2-hour cell at 5/s fits one of every kind
+    assert {i.kind for i in run.incidents} == set(KINDS)  # the 5/s cells fit one of every kind
     assert all(i.end_s <= cell.timing.duration_s for i in run.incidents)
     assert plan(cell, seed=len(KINDS), incidents=False).incidents == []
     spike = next(i for i in run.incidents if i.kind == "latency_spike")
@@ -114,3 +116,10 @@ def test_pages_count_new_channel_posts_and_new_pagerduty_incidents(redis_url):
         assert escalation.thread_replies == 1
     finally:
         escalation.close()
+
+
+@pytest.mark.parametrize("module", [cells, effects, generator, scoring, truth])
+def test_docstring_examples(module):
+    """The examples in scripts/regimes (outside the doctest paths of pytest.ini) run here."""
+    result = doctest.testmod(module)
+    assert result.attempted and not result.failed
