@@ -147,19 +147,24 @@ class BoundedHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type, max_connections: int) -> None:
         super().__init__(address, handler)
+        self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._busy = False
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:  # type: ignore[override]
         if not self._slots.acquire(blocking=False):
-            log.warning("slack-actions: busy, refused a connection from %s", client_address[0])
-            try:
-                request.setblocking(False)
-                request.recv(MAX_BODY_BYTES)  # what already arrived: closing with unread data would reset the 503
-                request.send(_BUSY)
-            except OSError:
-                pass
+            if not self._busy:  # once per busy spell, not once per connection of a flood
+                log.warning("slack-actions: busy (%d connections), refusing connections with 503", self.max_connections)
+            self._busy = True
+            request.setblocking(False)
+            for step in (lambda: request.recv(MAX_BODY_BYTES), lambda: request.send(_BUSY)):
+                try:  # read what already arrived (closing with unread data would reset the 503), then answer
+                    step()
+                except OSError:
+                    pass
             self.shutdown_request(request)
             return
+        self._busy = False
         try:
             super().process_request(request, client_address)
         except BaseException:
