@@ -55,7 +55,8 @@ _SECRET_KEY = (r"(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_
                r"|session[_-]?id|cookie)")
 _KEY_VALUE = re.compile(
     r"""(?i)(?<![\w])((?:[\w]*[_.-])?""" + _SECRET_KEY + r"""(?:[_.-][\w.-]*)?\\*["']?\s*[:=]\s*)"""
-    r"""(\\+"(?:(?!\\+").)*\\+"|"(?:[^"\\]|\\.)*"?|'[^']*'?|(?:(?:bearer|basic|token)\s+)?[^\s,;&"'}\]\[][^\s,;&"'}\]]*)""")
+    r"""(\\+"(?:(?!\\+").)*\\+"|"(?:[^"\\]|\\.)*"?|'[^']*'?"""                # quoted (also escaped quotes)
+    r"""|(?:(?:bearer|basic|token)\s+)?[^\s,;&"'}\]\[][^\s,;&"'}\]]*)""")       # bare, maybe after a scheme
 _QUOTE = re.compile(r"\\*[\"']")
 _TOKEN = re.compile(
     r"(?<![\w-])(?:"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
