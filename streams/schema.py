@@ -2,9 +2,9 @@
 
 A message is one JSON event or a JSON array of at most ``DEFAULT_MAX_EVENTS_PER_MESSAGE`` events (producers batch,
 as OpenTelemetry exporters batch spans). Every element is validated on its own, so one bad event in a batch does not
-cost the good ones; a larger array is one rejection, so one message cannot turn into a flood of dead letters. Validation returns
-data instead of raising, because a rejected event is a normal outcome: it goes to the dead-letter topic with a reason
-that names the field, and the worker carries on.
+cost the good ones; a larger array is one rejection, so one message cannot turn into a flood of dead letters.
+Validation returns data instead of raising, because a rejected event is a normal outcome: it goes to the dead-letter
+topic with a reason that names the field, and the worker carries on.
 
 >>> events, rejected = decode_message(b'{"event.id": "e1", "time_unix_nano": 1767225600000000000,'
 ...     b' "service.name": "chat", "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",'
@@ -248,9 +248,9 @@ def _one(doc: Any, raw: bytes | None, index: int | None, latest_ns: int | None) 
     try:
         event = validate_event(doc)
         if latest_ns is not None and event["time_unix_nano"] > latest_ns:
-            ahead_s = (event["time_unix_nano"] - latest_ns) / 1e9
-            raise _Invalid("time_unix_nano", f"time_unix_nano {event['time_unix_nano']} is ahead of the wall clock "
-                                             f"by more than the allowed skew (by {ahead_s:.0f}s more)")
+            past_s = (event["time_unix_nano"] - latest_ns) / 1e9
+            raise _Invalid("time_unix_nano", f"time_unix_nano {event['time_unix_nano']} is in the future: "
+                                             f"{past_s:.0f}s past the wall clock plus the allowed skew")
         return [event], []
     except _Invalid as exc:
         original = raw if raw is not None else encode_element(doc)

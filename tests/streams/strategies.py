@@ -21,7 +21,8 @@ numbers = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-strings = st.one_of(st.sampled_from(["", " ", "\n", "null", "openai", "\u200b", "\x00", "🙂" * 50]), st.text(max_size=30))
+strings = st.one_of(st.sampled_from(["", " ", "\n", "null", "openai", "\u200b", "\x00", "🙂" * 50]),
+                    st.text(max_size=30))
 scalars = st.one_of(st.none(), st.booleans(), numbers, strings)
 
 
@@ -34,8 +35,9 @@ def json_values(max_leaves: int = 30):
 
 def json_documents():
     """Objects with known field names, batches of them, and any other JSON value."""
-    event = st.dictionaries(st.sampled_from(FIELDS), json_values(10), max_size=12)
-    return st.one_of(event, st.lists(event, max_size=5), json_values())
+    value = st.one_of(scalars, st.lists(scalars, max_size=3), json_values(4))
+    event = st.dictionaries(st.sampled_from(FIELDS), value, max_size=8)
+    return st.one_of(event, st.lists(event, max_size=4), json_values(12))
 
 
 @st.composite
@@ -56,11 +58,16 @@ def message_bytes():
     return st.one_of(st.binary(max_size=300), _mutated(), soup)
 
 
+#: what replaces a field of a valid event: any type, edges included (built once: building strategies is slow)
+_REPLACEMENTS = st.one_of(scalars, json_values(4), st.lists(numbers, min_size=1, max_size=4))
+_EVENT_IDS = st.sampled_from(["a", "b", "c"]) | st.text(min_size=1, max_size=8)
+
+
 @st.composite
 def near_valid_events(draw, t0: int):
     """A valid LLM call (or evaluation, or feedback) with a few fields replaced by values of any type or edge."""
-    event = {"event.id": draw(st.sampled_from(["a", "b", "c"]) | st.text(min_size=1, max_size=8)),
-             "time_unix_nano": t0 + draw(st.integers(0, 600 * 10**9)),
+    event = {"event.id": draw(_EVENT_IDS),
+             "time_unix_nano": t0 + draw(st.integers(0, 120 * 10**9)),
              "service.name": draw(st.sampled_from(["chat", "search"])), "gen_ai.provider.name": "openai",
              "gen_ai.request.model": "m", "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.5}
     kind = draw(st.sampled_from([*KINDS, None]))
@@ -72,5 +79,5 @@ def near_valid_events(draw, t0: int):
         event["app.evaluation.results"] = [{"gen_ai.evaluation.name": draw(strings), "gen_ai.evaluation.score.value":
                                             draw(numbers)}]
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
-        event[name] = draw(st.one_of(scalars, json_values(8), st.lists(numbers, min_size=1, max_size=4)))
+        event[name] = draw(_REPLACEMENTS)
     return event

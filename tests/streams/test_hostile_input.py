@@ -25,7 +25,10 @@ from tests.streams.strategies import json_documents, message_bytes, near_valid_e
 T0 = 1_767_225_600_000_000_000
 GOOD = {"event.id": "good", "time_unix_nano": T0, "service.name": "chat", "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "m", "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.8}
-BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+#: what each property is tried on (``scripts/fuzz_ingest.py`` runs the same properties on the same strategies)
+BYTES, DOCUMENTS = message_bytes(), json_documents()
+BATCHES = st.lists(near_valid_events(T0), min_size=1, max_size=5)
 
 
 def nested(depth: int) -> bytes:
@@ -44,7 +47,8 @@ def assert_well_formed(events: list[dict], rejections: list) -> None:
 
 @pytest.mark.parametrize("depth", [255, 600, 1022])
 def test_a_deeply_nested_batch_element_costs_only_itself(depth):
-    events, rejections = decode_message(b"[" + orjson.dumps(GOOD) + b', {"event.id": "deep", "x": ' + nested(depth) + b"}]")
+    raw = b"[" + orjson.dumps(GOOD) + b', {"event.id": "deep", "x": ' + nested(depth) + b"}]"
+    events, rejections = decode_message(raw)
     assert [e["event.id"] for e in events] == ["good"]
     assert [r.index for r in rejections] == [1]
     assert orjson.loads(rejections[0].original)["event.id"] == "deep", "the dead letter is valid JSON"
@@ -84,24 +88,24 @@ def test_replay_never_stops_on_hostile_lines():
 
 
 @BOUNDED
-@given(message_bytes())
+@given(BYTES)
 def test_arbitrary_bytes_never_raise(raw):
     assert_well_formed(*decode_message(raw))
 
 
 @BOUNDED
-@given(json_documents())
+@given(DOCUMENTS)
 def test_arbitrary_json_never_raises(doc):
     assert_well_formed(*decode_message(orjson.dumps(doc)))
 
 
 @BOUNDED
-@given(st.lists(near_valid_events(T0), min_size=1, max_size=8))
+@given(BATCHES)
 def test_near_valid_events_are_accepted_or_rejected_by_name_and_never_break_the_engine(batch):
     pipeline = TelemetryPipeline(DetectionEngine(DetectorSettings()), clock=lambda: T0 / 1e9 + 3600)
     outcome = pipeline.handle(orjson.dumps(batch))
     assert_well_formed([], outcome.rejections)
     assert outcome.internal_errors == 0, [r.reason for r in outcome.rejections]
     assert outcome.events + outcome.duplicates + len(outcome.rejections) == len(batch)
-    pipeline.advance(T0 + 700 * 10**9)  # close every bucket (events are within 600 s): the detectors read them
+    pipeline.advance(T0 + 150 * 10**9)  # close every bucket (events are within 120 s): the detectors read them
     assert pipeline.internal_errors == 0
