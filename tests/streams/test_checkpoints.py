@@ -1,6 +1,8 @@
 """Detector checkpoints in a real Redis: restored when we wrote them, refused when anyone else did."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import pickle
 import stat
 
@@ -87,3 +89,11 @@ def test_a_value_of_the_wrong_type_at_a_checkpoint_key_starts_the_series_afresh(
         engine.process(event)
     assert engine.counts["checkpoint_load_failed"] == 1
     assert engine.series_count() > 6
+
+
+def test_a_checkpoint_signed_the_old_way_is_not_restored(redis_client):
+    """Before the tag covered the series key it covered the blob alone: such a checkpoint is refused once (that
+    series warms up again) rather than trusted."""
+    old_format = hmac.new(b"k" * 32, b"state", hashlib.sha256).digest() + b"state"
+    redis_client.set(KEY_PREFIX + '["checkout"]', old_format)
+    assert RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32)).load('["checkout"]') is None
