@@ -37,6 +37,7 @@ from typing import Iterator
 
 from scripts.regimes.cells import DAY_S, WEEK_DAY_S, Cell
 from scripts.regimes.truth import KINDS, Deploy, Incident, schedule
+from streams.schema import REQUIRED
 
 NS = 1_000_000_000
 #: 2026-06-01T00:00:00Z: not the simulator's start, and in the past (the pipeline rejects events from the future)
@@ -54,6 +55,8 @@ MAX_LATE_S = 300.0
 BATCH_EVERY_S = 1200.0
 BATCH_LENGTH_S = 120.0
 BATCH_TENANT = "tenant-batch-etl"
+#: once the contract makes ``error.type`` optional, half the producers (older SDKs) leave it out on success
+OMIT_ERROR_TYPE = "error.type" not in REQUIRED["llm_call"]
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,8 @@ class _Calls:
             event["gen_ai.response.time_to_first_chunk"] = first
             if ttfc_x > 1.0:
                 event["gen_ai.client.operation.duration"] = max(duration, first)
+        if OMIT_ERROR_TYPE and error is None and producer % 2:
+            del event["error.type"]
         events = [(t_s + duration, event)]
         if not error and rng.random() < EVALUATION_P:
             score = min(1.0, max(0.0, rng.gauss(0.82 + quality, 0.08)))

@@ -82,7 +82,7 @@ def test_incidents_are_labelled_and_move_their_series():
         t = (event["time_unix_nano"] - start_ns) / NS
         if t > spike.end_s + 60:
             break
-        if event["service.name"] != service.name or event.get("event.kind") or event["error.type"]:
+        if event["service.name"] != service.name or event.get("event.kind") or event.get("error.type"):
             continue
         if spike.start_s <= t < spike.end_s:
             inside.append(event["app.stage.inference.duration"])
