@@ -47,6 +47,16 @@ class AdaptiveThreshold:
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.stats.mean
 
+    def rebase(self, points: list[float], max_shift: float) -> bool:
+        """A lasting moderate shift is the new normal: the mean jumps to it, the learned spread stays."""
+        if not points:
+            return False
+        level = sum(points) / len(points)
+        if abs(level - self.stats.mean) > max_shift:
+            return False
+        self.stats.mean = level
+        return True
+
     @classmethod
     def labelled_stream(cls, seed: int) -> list[tuple[float, bool]]:
         """Noise around a slowly moving level with a few level jumps, for the contract test."""

@@ -46,6 +46,12 @@ class BaselineSettings:
     traffic_min_ratio: float = field(default=1.5, metadata={"ge": 1})
     #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
     max_refused_buckets: int = field(default=120, metadata={"ge": 1})
+    #: a per-call mean (latency, tokens, cost, a stage) that has sat at a new level for this many buckets in a row is
+    #: a new normal (a deploy: a model version 30 % slower, a prompt twice as long) and is learned at once, so it
+    #: pages once and resolves before the page escalates...
+    rebase_after_buckets: int = field(default=20, metadata={"ge": 1})
+    #: ...provided the new level is within this factor of the old one; a bigger change keeps paging until it is fixed
+    max_rebase_ratio: float = field(default=2.5, metadata={"gt": 1})
     #: points scored at or above this are not learned (a creeping level must not drag its own baseline along)
     learn_below_score: float = field(default=0.99, metadata={"gt": 0, "le": 1})
     #: floor of the baseline's standard deviation in log space (0.05 = 5 %), so a flat series is not infinitely touchy

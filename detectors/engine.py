@@ -49,7 +49,7 @@ from detectors.state import StateStore
 log = logging.getLogger(__name__)
 
 #: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
-STATE_VERSION = 2
+STATE_VERSION = 3
 #: how far ahead of the wall clock an event time may be (the pipeline's ``ingest.max_future_skew_s`` default)
 DEFAULT_FUTURE_SKEW_S = 300.0
 

@@ -51,10 +51,14 @@ class Signal(Protocol):
         """Record fields: value, expected, exemplars and extras; ``labels`` here are added to the series labels."""
 
 
-def guarded(detector: Detector, settings: DetectorSettings) -> Detector:
-    """The usual wrapping of a baseline: silent during warm-up, and it does not learn what it flags."""
-    return LearnIfNormal(WarmUp(detector, settings.baseline.warmup_buckets),
-                         threshold=settings.baseline.learn_below_score, patience=settings.baseline.max_refused_buckets)
+def guarded(detector: Detector, settings: DetectorSettings, rebase_log: bool = False) -> Detector:
+    """The usual wrapping of a baseline: silent during warm-up, and it does not learn what it flags; ``rebase_log``
+    (a baseline of log values) accepts a lasting moderate shift as a new normal (``BaselineSettings``)."""
+    base = settings.baseline
+    return LearnIfNormal(WarmUp(detector, base.warmup_buckets), threshold=base.learn_below_score,
+                         patience=base.max_refused_buckets,
+                         rebase_after=base.rebase_after_buckets if rebase_log else None,
+                         max_shift=math.log(base.max_rebase_ratio))
 
 
 def _window(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
@@ -104,7 +108,7 @@ class MeanThreshold:
 
     def make_detector(self) -> Detector:
         return guarded(AdaptiveThreshold(self.side, self.settings.baseline.half_life_buckets, self.min_std),
-                       self.settings)
+                       self.settings, rebase_log=self.kind == "threshold")
 
     def observe(self, ring: list[Bucket]) -> float | None:
         window = _window(ring, self.settings)
