@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from detectors.engine import DetectionEngine  # noqa: E402
 from streams.config import Settings  # noqa: E402
-from streams.otlp.convert import OtlpConverter, batches_by_service  # noqa: E402
+from streams.otlp.convert import OtlpConverter  # noqa: E402
+from streams.republish import batches_by_service  # noqa: E402
 from streams.pipeline import TelemetryPipeline  # noqa: E402
 from tests.streams.otel_sdk import Recorder, encode  # noqa: E402
 

@@ -1,7 +1,8 @@
 """The Faust agents: short loops that call into detection and alerting and publish what comes back.
 
 Delivery guarantee: at least once. Records an agent sends while handling a message are attached to that message's
-offset (Faust's attachments), so the offset is committed only after they reached Kafka. A crash replays messages
+offset (Faust's attachments, ``stream_publish_on_commit``), so the offset is committed only after they reached Kafka;
+telemetry re-published to the by-service topic (streams/republish.py) likewise. A crash replays messages
 since the last commit; the records they produce again carry the same fingerprint, and the escalation engine
 deduplicates by fingerprint, so a replay never pages twice.
 """
@@ -15,9 +16,11 @@ import orjson
 
 from streams import metrics
 from streams.app import Topics
+from streams.config import Settings
 from streams.deadletter import deadletter_headers
 from streams.detection import DetectionService
 from streams.pipeline import Outcome, internal_error
+from streams.republish import regroup, republish
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +29,25 @@ log = logging.getLogger(__name__)
 INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 
 
-def add_detection(app: faust.App, topics: Topics, detection: DetectionService, checkpoint_every_s: float) -> None:
-    @app.agent(topics.telemetry, name="inferwatch.detect", concurrency=1)
+def add_detection(app: faust.App, topics: Topics, detection: DetectionService, settings: Settings) -> None:
+    telemetry = topics.telemetry.get_topic_name()
+    detection_topics = {telemetry, topics.by_service.get_topic_name()}
+    limits = settings.kafka.max_message_bytes, settings.ingest.max_events_per_message
+
+    @app.agent(topics.detection_input, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            await publish(topics, handle_guarded(detection, event.value, event.message.partition))
+            message = event.message
+            if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
+                partitions = partition_count(app, telemetry, settings.kafka.partitions)
+                regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
+                if regrouped is not None:
+                    metrics.REPARTITIONED.inc()
+                    await republish(topics.by_service, regrouped, partitions)
+                    continue
+            await publish(topics, handle_guarded(detection, event.value, message.partition), message.topic)
 
-    @app.timer(checkpoint_every_s, name="inferwatch.checkpoint")
+    @app.timer(settings.state.checkpoint_interval_s, name="inferwatch.checkpoint")
     async def checkpoint() -> None:
         detection.checkpoint()
 
@@ -42,7 +57,13 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, c
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        detection.hand_over(tp.partition for tp in revoked if tp.topic == topics.telemetry.get_topic_name())
+        # one engine per partition number, fed by partition N of both detection topics
+        detection.hand_over({tp.partition for tp in revoked if tp.topic in detection_topics})
+
+
+def partition_count(app: faust.App, topic: str, default: int) -> int:
+    """The topic's partition count as the consumer's cluster metadata knows it (the configured count until then)."""
+    return app.consumer.topic_partitions(topic) or default
 
 
 def handle_guarded(detection: DetectionService, raw: bytes, partition: int) -> Outcome:
@@ -56,9 +77,10 @@ def handle_guarded(detection: DetectionService, raw: bytes, partition: int) -> O
         return Outcome(rejections=[internal_error(exc, raw if isinstance(raw, bytes) else b"")])
 
 
-async def publish(topics: Topics, outcome: Outcome) -> None:
+async def publish(topics: Topics, outcome: Outcome, source_topic: str = "") -> None:
+    source_topic = source_topic or topics.telemetry.get_topic_name()
     for rejection in outcome.rejections:
-        await topics.dlq.send(value=rejection.original, headers=deadletter_headers(rejection, topics.telemetry.get_topic_name()))
+        await topics.dlq.send(value=rejection.original, headers=deadletter_headers(rejection, source_topic))
     for record in outcome.anomalies:
         await topics.anomalies.send(key=str(record.get("fingerprint", "")).encode(), value=orjson.dumps(record))
 

@@ -14,6 +14,7 @@ import faust
 
 from streams.config import Settings
 from streams.kafka_security import faust_credentials
+from streams.republish import by_service_topic
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,11 @@ class Topics:
     telemetry: faust.TopicT
     anomalies: faust.TopicT
     dlq: faust.TopicT
+    #: telemetry re-published keyed by service (streams/republish.py); same partition count as ``telemetry``
+    by_service: faust.TopicT
+    #: what the detection agent reads: ``telemetry`` and ``by_service`` (co-partitioned: partition N of both goes to
+    #: one worker)
+    detection_input: faust.TopicT
     #: OpenTelemetry spans from the Collector's Kafka exporter; None when ``kafka.otlp_topic`` is empty
     otlp: faust.TopicT | None = None
 
@@ -50,14 +56,20 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
         topic_partitions=kafka.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # what an agent sends while handling a message is attached to its offset: the offset is committed only once
+        # those sends are acknowledged (re-published telemetry and anomaly records are neither lost nor doubled)
+        stream_publish_on_commit=True,
         producer_acks=-1,
         producer_max_request_size=max(kafka.max_message_bytes, 1_048_576),
         consumer_max_fetch_size=max(kafka.max_message_bytes, 1_048_576) * 4,
     )
 
-    def raw_topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    def raw_topic(*names: str) -> faust.TopicT:
+        return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                          partitions=kafka.partitions)
 
+    by_service = by_service_topic(kafka.telemetry_topic)
     return app, Topics(raw_topic(kafka.telemetry_topic), raw_topic(kafka.anomalies_topic), raw_topic(kafka.dlq_topic),
-                       raw_topic(kafka.otlp_topic) if kafka.otlp_topic else None)
+                       by_service=raw_topic(by_service),
+                       detection_input=raw_topic(kafka.telemetry_topic, by_service),
+                       otlp=raw_topic(kafka.otlp_topic) if kafka.otlp_topic else None)

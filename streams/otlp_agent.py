@@ -2,8 +2,9 @@
 
 Why through the telemetry topic rather than straight into a detection engine: the Collector keys its messages by
 trace id (or not at all), so one series (service, provider, model) is spread over every partition of the OTLP
-topic. Re-published keyed by ``service.name``, as our producer does, each series lands on one telemetry partition,
-so one engine judges all of it, however many workers share the OTLP topic; and converted events are validated and
+topic. Re-published keyed by ``service.name`` on that key's partition (streams/republish.py, the mechanism that
+also re-partitions our own JSON when it is keyed otherwise), each series lands on one telemetry partition, so one
+engine judges all of it, however many workers share the OTLP topic; and converted events are validated and
 dead-lettered by the very agent that handles our own JSON.
 
 One converter (trace assembler) per OTLP partition: spans of one trace meet when the Collector keys by trace id
@@ -21,11 +22,13 @@ from typing import Callable, Iterable
 import faust
 from prometheus_client import Counter
 
+from streams.agents import partition_count
 from streams.app import Topics
 from streams.config import Settings
 from streams.deadletter import deadletter_headers
 from streams.metrics import REGISTRY
-from streams.otlp.convert import OtlpConverter, batches_by_service
+from streams.otlp.convert import OtlpConverter
+from streams.republish import batches_by_service, republish
 from streams.schema import Rejection
 
 log = logging.getLogger(__name__)
@@ -54,8 +57,8 @@ def add_otlp_conversion(app: faust.App, topics: Topics, settings: Settings,
     async def forward(partition: int, events: Iterable[dict], rejections: list[Rejection] = ()) -> None:
         for rejection in rejections:
             await topics.dlq.send(value=rejection.original, headers=deadletter_headers(rejection, otlp_topic))
-        for key, value in batches_by_service(events):
-            await topics.telemetry.send(key=key, value=value)
+        await republish(topics.telemetry, batches_by_service(events),
+                        partition_count(app, topics.telemetry.get_topic_name(), settings.kafka.partitions))
         stats, seen = converters[partition].stats, counted[partition]
         for outcome, total in stats.items():
             if total > seen[outcome]:

@@ -79,6 +79,9 @@ class TelemetryProducer:
             "linger.ms": 20,
             "compression.type": "lz4",
             "enable.idempotence": True,
+            # Kafka's default (Java clients, aiokafka): the partition the worker expects for the key, so messages
+            # are not re-published (streams/republish.py); librdkafka's own default hashes with CRC32
+            "partitioner": "murmur2_random",
             **(config or {}),
         })
         self._producer = Producer(producer_config)

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 import orjson
 
 from detectors.engine import DetectionEngine
-from streams.otlp.convert import OtlpConverter, batches_by_service
+from streams.otlp.convert import OtlpConverter
 from streams.otlp.decode import NotOtlp, request_from_json
 from streams.pipeline import NS, TelemetryPipeline
+from streams.republish import batches_by_service
 from streams.schema import Rejection
 
 PROGRESS_EVERY = 100_000

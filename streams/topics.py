@@ -1,7 +1,8 @@
 """Creating inferwatch's topics up front, with the configured partition count.
 
 Faust declares the topics it consumes when a worker starts, but producers may start first, and a broker that
-auto-creates topics would give them its default of one partition, which caps scale-out at one worker.
+auto-creates topics would give them its default of one partition, which caps scale-out at one worker. The internal
+by-service topic (streams/republish.py) gets the telemetry topic's partition count, whatever made that topic.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.config import KafkaSettings
 from streams.kafka_security import client_config, list_topics_or_fail, watched
+from streams.republish import by_service_topic
 
 
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
@@ -20,10 +22,18 @@ def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     Also the worker's first contact with the cluster: a refused login raises ``KafkaAccessError`` at once."""
     config, watch = watched(client_config(kafka))
     admin = AdminClient(config)
-    existing = set(list_topics_or_fail(admin, watch, timeout_s).topics)
-    wanted = [kafka.telemetry_topic, kafka.anomalies_topic, kafka.dlq_topic]
+    existing = list_topics_or_fail(admin, watch, timeout_s).topics
+    by_service = by_service_topic(kafka.telemetry_topic)
+    wanted = [kafka.telemetry_topic, by_service, kafka.anomalies_topic, kafka.dlq_topic]
     wanted += [kafka.otlp_topic] if kafka.otlp_topic else []
-    missing = [NewTopic(name, num_partitions=kafka.partitions, replication_factor=-1)
+    partitions = {name: kafka.partitions for name in wanted}
+    if kafka.telemetry_topic in existing:  # the by-service topic mirrors the telemetry topic (co-partitioned)
+        partitions[by_service] = len(existing[kafka.telemetry_topic].partitions)
+        if by_service in existing and len(existing[by_service].partitions) != partitions[by_service]:
+            raise ValueError(f"topic {by_service} has {len(existing[by_service].partitions)} partitions and "
+                             f"{kafka.telemetry_topic} {partitions[by_service]}: they must match (one series, one "
+                             f"worker); recreate {by_service} with {partitions[by_service]}")
+    missing = [NewTopic(name, num_partitions=partitions[name], replication_factor=-1)
                for name in wanted if name not in existing]
     created = []
     for name, future in (admin.create_topics(missing, operation_timeout=timeout_s).items() if missing else []):

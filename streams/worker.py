@@ -8,12 +8,11 @@ import argparse
 import logging
 
 import faust
-import redis
 from prometheus_client import start_http_server
 
 from streams.agents import add_detection, add_escalation
 from streams.app import build_app
-from streams.checkpoints import RedisCheckpointStore, SignedBlobCodec, signing_key
+from streams.checkpoints import checkpoint_store
 from streams.config import Settings
 from streams.detection import DetectionService
 from streams.metrics import REGISTRY
@@ -34,12 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     app, topics = build_app(settings)
     if role in ("all", "detect"):
-        store = RedisCheckpointStore(
-            redis.Redis.from_url(settings.redis.url, **settings.redis.client_options()),
-            SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
-            ttl_s=settings.state.checkpoint_ttl_s,
-        )
-        add_detection(app, topics, DetectionService(settings, store), settings.state.checkpoint_interval_s)
+        add_detection(app, topics, DetectionService(settings, checkpoint_store(settings)), settings)
         add_otlp_conversion(app, topics, settings)
     if role in ("all", "escalate"):
         from alerting.service import AlertingService

@@ -11,23 +11,15 @@ A message that is not OTLP at all is rejected here, with the decoder's reason.
 'not an OTLP ExportTraceServiceRequest: not JSON, and not valid otlp_proto'
 >>> converter.handle(ExportTraceServiceRequest().SerializeToString())
 ([], [])
->>> list(batches_by_service([{"service.name": "a", "n": 1}, {"service.name": "b"}, {"service.name": "a", "n": 2}]))
-[(b'a', b'[{"service.name":"a","n":1},{"service.name":"a","n":2}]'), (b'b', b'[{"service.name":"b"}]')]
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable, Iterator
-
-import orjson
+from typing import Callable, Iterable
 
 from streams.otlp.decode import NotOtlp, decode_request, spans
 from streams.otlp.traces import DEFAULT_MAX_TRACES, DEFAULT_WAIT_S, TraceAssembler
 from streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection
-
-#: converted events are re-published in JSON arrays of at most this many bytes (well under Kafka's 1 MB) and events
-MAX_BATCH_BYTES = 512_000
-MAX_BATCH_EVENTS = 500
 
 
 class OtlpConverter:
@@ -65,22 +57,3 @@ class OtlpConverter:
 
     def drain(self) -> list[dict]:
         return self.traces.drain()
-
-
-def batches_by_service(events: Iterable[dict], max_bytes: int = MAX_BATCH_BYTES,
-                       max_events: int = MAX_BATCH_EVENTS) -> Iterator[tuple[bytes, bytes]]:
-    """``(key, value)`` messages: one JSON array per ``service.name`` (the telemetry topic's key), split to stay
-    under ``max_bytes`` and ``max_events``; the same shape ``streams.producer.TelemetryProducer`` publishes."""
-    groups: dict[str, list[bytes]] = {}
-    for event in events:
-        groups.setdefault(str(event.get("service.name", "")), []).append(orjson.dumps(event))
-    for key, encoded in groups.items():
-        batch: list[bytes] = []
-        size = 2
-        for item in encoded:
-            if batch and (size + len(item) + 1 > max_bytes or len(batch) >= max_events):
-                yield key.encode(), b"[" + b",".join(batch) + b"]"
-                batch, size = [], 2
-            batch.append(item)
-            size += len(item) + 1
-        yield key.encode(), b"[" + b",".join(batch) + b"]"
