@@ -51,6 +51,9 @@ EVENTS = Counter("inferwatch_events_total", "Valid telemetry events processed", 
 MESSAGES = Counter("inferwatch_messages_total", "Kafka messages consumed from the telemetry topic", registry=REGISTRY)
 REJECTED = Counter("inferwatch_events_rejected_total", "Invalid telemetry sent to the dead-letter topic, by the "
                    "field at fault (a fixed set: see rejected_field)", ["field"], registry=REGISTRY)
+REPARTITIONED = Counter("inferwatch_messages_repartitioned_total",
+                        "Telemetry messages not on their service's partition, re-published per service to the "
+                        "by-service topic (streams.republish)", registry=REGISTRY)
 DUPLICATES = Counter("inferwatch_events_duplicate_total",
                      "Valid events dropped because their event.id was seen within the dedup window", registry=REGISTRY)
 INTERNAL_ERRORS = Counter("inferwatch_internal_errors_total",
