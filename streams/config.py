@@ -86,6 +86,18 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
+class OtlpSettings:
+    """How spans from ``kafka.otlp_topic`` are assembled into traces (streams/otlp/traces.py): a bounded wait and
+    bounded memory. A trace whose root span does not come in time is emitted without stage durations."""
+
+    #: a trace waits this long (event time after its last span, or wall time after its last span arrived) for its
+    #: root span
+    trace_wait_s: float = field(default=30.0, metadata={"gt": 0})
+    #: traces held per OTLP partition; beyond it the oldest is emitted at once (counted ``evicted``)
+    max_traces: int = field(default=10_000, metadata={"ge": 1})
+
+
+@dataclass(frozen=True)
 class RedisSettings:
     """Redis holds detector checkpoints and the escalation engine's alert state."""
 
@@ -153,6 +165,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "INFERWATCH_KAFKA_SASL_USERNAME": "kafka.sasl_username",
     "INFERWATCH_KAFKA_SASL_PASSWORD": "kafka.sasl_password",
     "INFERWATCH_KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
     "INFERWATCH_REDIS_URL": "redis.url",
     "INFERWATCH_STATE_KEY": "state.signing_key",
     **AlertingSettings.ENV_OVERRIDES,

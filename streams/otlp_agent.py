@@ -50,7 +50,8 @@ def add_otlp_conversion(app: faust.App, topics: Topics, settings: Settings,
 
     def converter(partition: int) -> OtlpConverter:
         if partition not in converters:
-            converters[partition] = OtlpConverter(stages, settings.kafka.max_message_bytes, clock=clock)
+            converters[partition] = OtlpConverter(stages, settings.kafka.max_message_bytes, settings.otlp.trace_wait_s,
+                                                  settings.otlp.max_traces, clock=clock)
             counted[partition] = Tally()
         return converters[partition]
 

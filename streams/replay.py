@@ -62,7 +62,9 @@ def replay(lines, settings, out, flush: bool = False, progress=None,
                                  ingest=settings.ingest)
     # event time may follow the file past today (a synthetic file), step by step: one jump ahead is still rejected
     pipeline.clock = lambda: max(time.time(), pipeline.watermark_ns / NS)
-    converter = OtlpConverter(settings.detectors.stages, settings.kafka.max_message_bytes)
+    otlp = settings.otlp
+    converter = OtlpConverter(settings.detectors.stages, settings.kafka.max_message_bytes, otlp.trace_wait_s,
+                              otlp.max_traces)
     counts: Counter = Counter()
     events = rejected = 0
 

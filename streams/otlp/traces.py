@@ -12,10 +12,10 @@ calls adds one request's stages, not three.
 
 Bounded wait and memory, and what happens to traces that never complete:
 
-- a trace whose root has not come ``wait_s`` of event time after its last span (event time = the largest span end
-  seen here), or ``wait_s`` of wall time after its last span arrived (for when traffic stops), is emitted
-  *without* stages, counted ``timed_out``;
-- beyond ``max_traces`` held traces, the oldest is emitted the same way, counted ``evicted``;
+- a trace whose root has not come ``wait_s`` (setting ``otlp.trace_wait_s``) of event time after its last span
+  (event time = the largest span end seen here), or ``wait_s`` of wall time after its last span arrived (for when
+  traffic stops), is emitted *without* stages, counted ``timed_out``;
+- beyond ``max_traces`` (``otlp.max_traces``) held traces, the oldest is emitted the same way, counted ``evicted``;
 - a span arriving after its trace was emitted starts the trace anew: a late call is emitted on its own after the
   wait, a late stage span is dropped;
 - held traces live in memory only: a worker that crashes loses the calls of the traces it held (at most about
@@ -40,11 +40,13 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from streams.config import OtlpSettings
 from streams.otlp.decode import Span
 from streams.otlp.genai import EVALUATION_EVENT, NS, call_event, evaluation_events, stage_of
 
-DEFAULT_WAIT_S = 30.0
-DEFAULT_MAX_TRACES = 10_000
+#: the ``otlp`` section's defaults (``trace_wait_s``, ``max_traces``), for converters built without settings
+DEFAULT_WAIT_S = OtlpSettings.trace_wait_s
+DEFAULT_MAX_TRACES = OtlpSettings.max_traces
 #: spans kept per held trace; more (a runaway agent loop) are counted and not kept
 MAX_SPANS_PER_TRACE = 1_000
 #: calls that are not the request's answer, so never carry its stages when another call is there
