@@ -278,7 +278,8 @@ class Engine:
             log.exception("notifier %s crashed delivering %s", entry.target, entry.key)
             self._retry_or_fail(entry, now, NotifierError(f"internal error: {type(exc).__name__}", retryable=True))
             return
-        self._settle(entry, now, "sent", ref=result)
+        if self._settle(entry, now, "sent", ref=result) and entry.action == "send" and entry.event == "firing":
+            self.metrics.first_page.labels(target=entry.target).observe(max(0.0, now - alert.opened_at))
 
     def _delivered(self, key: str) -> tuple[bool, dict[str, Any] | None]:
         """(settled?, provider reference if it was sent) of the message ``key``, which another one builds on."""

@@ -226,6 +226,11 @@ class DetectionEngine:
     def series_count(self) -> int:
         return len(self._series)
 
+    def primary_series(self) -> list[Series]:
+        """The series of the primary key set now in memory, for read-only export (the worker's baseline and score
+        gauges, ``streams.signal_metrics``): callers read ``labels``, ``ring`` and ``detectors`` and change nothing."""
+        return [series for key, series in self._series.items() if key[0] == 0]
+
     def _open_series(self, key_set: KeySet, key: tuple, records: list[dict], folded: bool) -> Series:
         """A series not in memory: its evicted state still waiting for a checkpoint, else restored from the store
         (repaired if from the future; its missed buckets closed into ``records``), else new."""

@@ -27,17 +27,21 @@ log = logging.getLogger(__name__)
 #: Backoff when the alerting store is unreachable: the anomalies agent waits (its offset stays uncommitted)
 #: rather than dropping a record, while the detection agent keeps running.
 INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+#: how often the baseline/score gauges and the consumer lag are refreshed (a scrape interval's worth)
+METRICS_EVERY_S = 5.0
 
 
 def add_detection(app: faust.App, topics: Topics, detection: DetectionService, settings: Settings) -> None:
     telemetry = topics.telemetry.get_topic_name()
     detection_topics = {telemetry, topics.by_service.get_topic_name()}
     limits = settings.kafka.max_message_bytes, settings.ingest.max_events_per_message
+    lag = metrics.ConsumerLag()
 
     @app.agent(topics.detection_input, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
         async for event in stream.events():
             message = event.message
+            lag.handled(message.topic, message.partition, message.offset)
             if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
                 partitions = partition_count(app, telemetry, settings.kafka.partitions)
                 regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
@@ -50,6 +54,14 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
     @app.timer(settings.state.checkpoint_interval_s, name="inferwatch.checkpoint")
     async def checkpoint() -> None:
         detection.checkpoint()
+
+    @app.timer(METRICS_EVERY_S, name="inferwatch.metrics")
+    async def export_metrics() -> None:
+        try:  # metrics never stop detection
+            detection.export_signals()
+            lag.update(metrics.faust_highwaters(app.consumer, detection_topics))
+        except Exception:
+            log.exception("could not refresh the signal and consumer-lag metrics; retrying on the next tick")
 
     @app.timer(5.0, name="inferwatch.idle-watermark")
     async def idle_watermark() -> None:

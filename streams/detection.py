@@ -22,7 +22,9 @@ from detectors.engine import DetectionEngine
 from detectors.state import StateStore
 from streams import metrics
 from streams.config import Settings
+from streams.llm_metrics import LlmMetrics
 from streams.pipeline import NS, Outcome, TelemetryPipeline
+from streams.signal_metrics import SignalMetrics
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +34,45 @@ def count_guard(what: str, n: int) -> None:
     metrics.ENGINE_GUARDS.labels(what).inc(n)
 
 
+class ObservedEngine:
+    """The engine, with every event it takes also counted into the LLM metrics: the pipeline hands it exactly the
+    valid, non-duplicate events, the ones the dashboard should count. Anything else is the engine's own."""
+
+    def __init__(self, engine: DetectionEngine, observe: Callable[[dict], None]) -> None:
+        self.engine = engine
+        self.observe = observe
+
+    def process(self, event: dict) -> list[dict]:
+        records = self.engine.process(event)
+        self.observe(event)
+        return records
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+
 class DetectionService:
     def __init__(self, settings: Settings, store: StateStore | None,
-                 clock: Callable[[], float] = time.monotonic, idle_after_s: float = 30.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, idle_after_s: float = 30.0,
+                 llm: LlmMetrics | None = None, signals: SignalMetrics | None = None) -> None:
+        """``llm`` and ``signals`` (the dashboard's metrics, off when None) are given by the worker, which owns the
+        registry they are on."""
         self._settings = settings
         self._store = store
         self._clock = clock
         self._idle_after_s = idle_after_s
         self._last_event_at: dict[int, float] = {}
         self.pipelines: dict[int, TelemetryPipeline] = {}
+        self._llm = llm
+        self._signals = signals
 
     def _pipeline(self, partition: int) -> TelemetryPipeline:
         pipeline = self.pipelines.get(partition)
         if pipeline is None:
             engine = DetectionEngine(self._settings.detectors, store=self._store, on_count=count_guard,
                                      future_skew_s=self._settings.ingest.max_future_skew_s)
+            if self._llm is not None:
+                engine = ObservedEngine(engine, self._llm.observe)
             pipeline = self.pipelines[partition] = TelemetryPipeline(engine, self._settings.kafka.max_message_bytes,
                                                                      ingest=self._settings.ingest)
         return pipeline
@@ -64,9 +90,8 @@ class DetectionService:
             metrics.EVENTS.inc(outcome.events)
             metrics.WATERMARK.set(max(p.watermark_ns for p in self.pipelines.values()) / NS)
         for rejection in outcome.rejections:
-            metrics.REJECTED.labels(rejection.field or "message").inc()
-        for record in outcome.anomalies:
-            metrics.ANOMALIES.labels(record.get("kind", "")).inc()
+            metrics.REJECTED.labels(metrics.rejected_field(rejection.field)).inc()
+        metrics.observe_records(outcome.anomalies)
         return outcome
 
     def advance_if_idle(self) -> list[dict]:
@@ -78,7 +103,13 @@ class DetectionService:
             if pipeline.watermark_ns and idle >= self._idle_after_s:
                 self._last_event_at[partition] = now
                 anomalies += pipeline.advance(pipeline.watermark_ns + int(idle * NS))
+        metrics.observe_records(anomalies)
         return anomalies
+
+    def export_signals(self) -> int:
+        """Refresh the baseline and score gauges from every partition's engine (on the agents' loop, which is the
+        thread that changes them); returns how many series they show."""
+        return self._signals.update(p.engine for p in self.pipelines.values()) if self._signals is not None else 0
 
     def checkpoint(self) -> int:
         """Save what changed in every partition; returns how many series were saved. A partition whose save fails

@@ -1,0 +1,131 @@
+"""What the detectors think, as Prometheus gauges: per watched signal of each series, its latest window value, the
+learned baseline (expected value and, for adaptive thresholds, the band outside which it fires) and its score.
+
+Why a snapshot taken by the worker's own loop, not metrics inside ``detectors/``: detectors stay pure (no metrics
+code), and the snapshot reads the engine's state through one read-only accessor (``DetectionEngine.primary_series``)
+on the thread that changes it, so a scrape never sees a half-updated detector. ``update`` re-reads every series'
+latest closed window (``signal.observe``) and asks its detector the same questions the engine does
+(``score_one`` and the signal's ``describe``), without learning anything; the collector serves the last snapshot.
+
+The score is that of the latest window against the baseline as it stands now, after the engine learned from that
+window (unless the window was judged anomalous: guarded baselines do not learn what they flag), so in quiet times it
+reads a little lower than the score the engine acted on. The band is ``expected ± z·std`` in the detector's own
+units (the log of latency, tokens, cost), mapped back to the event's units, with ``z`` the z-score whose score is
+``detectors.episode.fire_score``: a window outside the band is one the engine would call anomalous.
+
+>>> from prometheus_client import CollectorRegistry
+>>> from detectors.config import DetectorSettings
+>>> from detectors.engine import DetectionEngine
+>>> engine = DetectionEngine(DetectorSettings(enabled=["latency"], min_window_calls=1))
+>>> for i in range(600):
+...     _ = engine.process({"event.id": str(i), "service.name": "chat", "gen_ai.provider.name": "openai",
+...         "gen_ai.request.model": "m", "gen_ai.client.operation.duration": 1.0 + (i % 7) / 70,
+...         "time_unix_nano": i * 10**9})
+>>> registry = CollectorRegistry()
+>>> gauges = SignalMetrics(registry, fire_score=0.9999)
+>>> gauges.update([engine])
+1
+>>> labels = {"service": "chat", "provider": "openai", "model": "m", "environment": "", "signal": "latency",
+...           "kind": "threshold"}
+>>> low, expected, high = (registry.get_sample_value(f"inferwatch_signal_{name}", labels)
+...                        for name in ("band_lower", "expected", "band_upper"))
+>>> 0.8 < low < expected < high < 1.4
+True
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from scipy.special import erfinv
+
+from streams.llm_metrics import DEFAULT_MAX_SERIES, SERIES_LABELS, label_value
+
+LABELS = [*SERIES_LABELS, "signal", "kind"]
+#: name suffix -> help text, one gauge each
+GAUGES = {
+    "value": "Latest window of the signal, in the event's units (seconds, tokens, USD, a rate, a drift distance)",
+    "expected": "The learned baseline of the signal (what the detector expected for the latest window)",
+    "band_lower": "Lower edge of the band inside which the adaptive threshold does not fire",
+    "band_upper": "Upper edge of the band inside which the adaptive threshold does not fire",
+    "score": "Surprise score in [0, 1] of the latest window (1 - p-value; drift and concept drift included)",
+}
+
+
+def _innermost(detector: Any) -> Any:
+    """The detector inside its wrappers (``WarmUp``, ``LearnIfNormal`` keep the wrapped one in ``detector``)."""
+    while hasattr(detector, "detector"):
+        detector = detector.detector
+    return detector
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) else None
+
+
+class SignalMetrics:
+    """A collector on ``registry`` serving the snapshot ``update`` takes of a set of engines."""
+
+    def __init__(self, registry: CollectorRegistry, fire_score: float, max_series: int = DEFAULT_MAX_SERIES,
+                 dropped: Counter | None = None) -> None:
+        self.z = math.sqrt(2.0) * float(erfinv(fire_score))
+        self.max_series = max_series
+        self.dropped = dropped
+        self._rows: list[tuple[tuple[str, ...], dict[str, float]]] = []
+        registry.register(self)
+
+    def update(self, engines: Iterable[Any]) -> int:
+        """Take a new snapshot of every primary series of ``engines``; returns how many series it holds."""
+        rows: list[tuple[tuple[str, ...], dict[str, float]]] = []
+        seen: set[tuple[str, ...]] = set()
+        left_out = 0
+        for engine in engines:
+            for series in engine.primary_series():
+                values = tuple(label_value(series.labels.get(field)) for field in SERIES_LABELS.values())
+                if values in seen:
+                    continue
+                if len(seen) >= self.max_series:
+                    left_out += 1
+                    continue
+                seen.add(values)
+                for signal in engine.signals:
+                    numbers = self._judge(signal, series)
+                    if numbers:
+                        rows.append(((*values, signal.name, signal.kind), numbers))
+        if left_out and self.dropped is not None:
+            self.dropped.labels("signals").inc(left_out)
+        self._rows = rows
+        return len(seen)
+
+    def _judge(self, signal: Any, series: Any) -> dict[str, float]:
+        detector = series.detectors.get(signal.name)
+        if detector is None or not series.ring:
+            return {}
+        x = signal.observe(series.ring)
+        if x is None:
+            return {}
+        described = signal.describe(x, detector, series.ring)
+        numbers = {"value": _number(described.get("value")), "expected": _number(described.get("expected")),
+                   "score": _number(detector.score_one(x))}
+        inner = _innermost(detector)
+        inverse = getattr(signal, "inverse", None)
+        if inverse is not None and hasattr(inner, "std") and getattr(inner.stats, "n", 0):
+            mean, spread = inner.stats.mean, self.z * inner.std()
+            numbers["band_lower"], numbers["band_upper"] = inverse(mean - spread), inverse(mean + spread)
+        return {name: value for name, value in numbers.items() if value is not None}
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        rows = self._rows  # one snapshot, swapped whole by update
+        for name, help_text in GAUGES.items():
+            family = GaugeMetricFamily(f"inferwatch_signal_{name}", help_text, labels=LABELS)
+            for labels, numbers in rows:
+                if name in numbers:
+                    family.add_metric(labels, numbers[name])
+            yield family
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(f"inferwatch_signal_{name}", help_text, labels=LABELS)
+                for name, help_text in GAUGES.items()]
