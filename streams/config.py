@@ -151,6 +151,7 @@ class IngestSettings:
 @dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    otlp: OtlpSettings = field(default_factory=OtlpSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     state: StateSettings = field(default_factory=StateSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
@@ -165,7 +166,6 @@ ENV_OVERRIDES: dict[str, str] = {
     "INFERWATCH_KAFKA_SASL_USERNAME": "kafka.sasl_username",
     "INFERWATCH_KAFKA_SASL_PASSWORD": "kafka.sasl_password",
     "INFERWATCH_KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
-    otlp: OtlpSettings = field(default_factory=OtlpSettings)
     "INFERWATCH_REDIS_URL": "redis.url",
     "INFERWATCH_STATE_KEY": "state.signing_key",
     **AlertingSettings.ENV_OVERRIDES,
