@@ -16,6 +16,8 @@ from alerting.matchers import match_labels
 State = Literal["pending", "firing", "acknowledged", "resolved"]
 ACTIVE_STATES = ("pending", "firing", "acknowledged")
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+#: record fields an ``AlertView`` carries in ``details`` for the page (alerting.templates)
+DETAIL_FIELDS = ("unit", "stages", "contributors", "time_unix_nano")
 
 
 @dataclass
@@ -145,6 +147,8 @@ class AlertView:
     flapping: bool
     dedup_key: str
     runbook: RunbookLink | None
+    #: the record's fields a page shows besides the above (``DETAIL_FIELDS``: unit, stages, contributors, time)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, alert: Alert, runbook: RunbookLink | None) -> "AlertView":
@@ -154,7 +158,8 @@ class AlertView:
                    detector=str(r.get("detector", "")), labels=alert.series, value=r.get("value"),
                    expected=r.get("expected"), score=r.get("score"), exemplars=list(r.get("exemplars") or []),
                    count=alert.count, opened_at=alert.opened_at, acked_by=alert.acked_by,
-                   resolved_by=alert.resolved_by, flapping=alert.flapping, dedup_key=alert.dedup_key, runbook=runbook)
+                   resolved_by=alert.resolved_by, flapping=alert.flapping, dedup_key=alert.dedup_key, runbook=runbook,
+                   details={k: r[k] for k in DETAIL_FIELDS if k in r})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

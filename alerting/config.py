@@ -26,6 +26,8 @@ PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com"
 DEFAULT_ACK_TIMEOUT_S = 600.0
 DEFAULT_GROUP_WINDOW_S = 600.0
 DEFAULT_GROUP_MAX_WAIT_S = 30.0
+#: the SMTP submission port (STARTTLS)
+SMTP_SUBMISSION_PORT = 587
 #: a Slack user group ID (what ``<!subteam^ID>`` mentions); a handle like ``@oncall`` cannot be mentioned by a bot
 SLACK_USER_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
 
@@ -54,16 +56,46 @@ class PagerDutySettings:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """The SMTP server email targets send through: STARTTLS, then AUTH when a username is set (from the environment:
+    INFERWATCH_SMTP_USERNAME, INFERWATCH_SMTP_PASSWORD)."""
+
+    #: empty means email targets fall back to the console/outbox notifier
+    host: str = ""
+    port: int = field(default=SMTP_SUBMISSION_PORT, metadata={"ge": 1, "le": 65535})
+    #: refuse to send without STARTTLS (a plain connection would carry the password and the page in clear text)
+    starttls: bool = True
+    username: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    #: the From address of every page
+    sender: str = "inferwatch@localhost"
+    timeout_s: float = field(default=10.0, metadata={"gt": 0})
+    #: extra CA bundle to verify the SMTP server's certificate; empty = system store
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    timeout_s: float = field(default=10.0, metadata={"gt": 0})
+    #: extra CA bundle for https webhook URLs; empty = system store
+    ca_file: str = ""
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """Where one page goes. ``dry_run`` sends it to the console/outbox notifier instead, through the whole pipeline."""
 
-    type: Literal["slack", "pagerduty", "console"]
+    type: Literal["slack", "pagerduty", "console", "email", "webhook"]
     #: Slack channel ID (C…); an ID, not a name, so a re-send after a crash can find the message it already posted
     channel: str = ""
     #: PagerDuty routing key; empty = ``alerting.pagerduty.routing_key``
     routing_key: str = field(default="", repr=False)
     #: Slack user group ID (S…) mentioned in every page this target gets (not in acknowledge/resolve updates)
     user_group: str = ""
+    #: email targets: the recipients
+    to: list[str] = field(default_factory=list)
+    #: webhook targets: where Alertmanager's webhook JSON is posted (may hold a token: never shown in errors)
+    url: str = field(default="", repr=False)
     dry_run: bool = False
 
 
@@ -157,6 +189,9 @@ class AlertingSettings:
         "SLACK_SIGNING_SECRET": "alerting.slack.signing_secret",
         "PAGERDUTY_ROUTING_KEY": "alerting.pagerduty.routing_key",
         "INFERWATCH_PAGERDUTY_EVENTS_URL": "alerting.pagerduty.events_url",
+        "INFERWATCH_SMTP_HOST": "alerting.email.host",
+        "INFERWATCH_SMTP_USERNAME": "alerting.email.username",
+        "INFERWATCH_SMTP_PASSWORD": "alerting.email.password",
     }
 
     #: where alerts go when no Slack/PagerDuty credentials are set (JSON lines, also printed to stdout)
@@ -185,21 +220,35 @@ class AlertingSettings:
     grouping: GroupingSettings = field(default_factory=GroupingSettings)
     slack: SlackSettings = field(default_factory=SlackSettings)
     pagerduty: PagerDutySettings = field(default_factory=PagerDutySettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
     runbooks_dir: str = "runbooks"
     #: runbook links are built from this (e.g. the repository's web view of runbooks/); empty = the runbook's
     #: repository path (``runbooks/latency.md``), shown as text
     runbook_base_url: str = ""
+    #: trace ids (exemplars) in pages link here; ``{trace_id}`` is replaced, e.g. ``https://jaeger/trace/{trace_id}``
+    #: (Tempo, Langfuse and Phoenix have such URLs too); empty = trace ids shown as text
+    trace_url_template: str = ""
+    #: the web console (``inferwatch ui``); pages link to the alert there; empty = no link
+    console_url: str = ""
+    #: label whose value a PagerDuty event names as its ``component`` (``group`` is the service, ``class`` the kind)
+    component_label: str = "gen_ai.request.model"
 
     def __post_init__(self) -> None:
         for name, target in self.targets.items():
             self._check_target(f"targets.{name}", target)
         if not self.grouping.by:
             raise ValueError("grouping.by: name at least one label (window_s: 0 turns grouping off)")
-        if self.retry.lease_s <= max(self.slack.timeout_s, self.pagerduty.timeout_s):
-            raise ValueError(f"retry.lease_s: must exceed the HTTP timeouts (slack.timeout_s, pagerduty.timeout_s), "
+        if self.retry.lease_s <= max(self.slack.timeout_s, self.pagerduty.timeout_s, self.email.timeout_s,
+                                     self.webhook.timeout_s):
+            raise ValueError(f"retry.lease_s: must exceed the HTTP timeouts (slack, pagerduty, webhook) and email.timeout_s, "
                              f"or a slow send is claimed twice; got {self.retry.lease_s}")
-        if self.runbook_base_url and not self.runbook_base_url.startswith(("https://", "http://")):
-            raise ValueError(f"runbook_base_url: expected an http(s) URL or empty, got {self.runbook_base_url!r}")
+        for name in ("runbook_base_url", "trace_url_template", "console_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("https://", "http://")):
+                raise ValueError(f"{name}: expected an http(s) URL or empty, got {url!r}")
+        if self.trace_url_template and "{trace_id}" not in self.trace_url_template:
+            raise ValueError(f"trace_url_template: must contain {{trace_id}}, got {self.trace_url_template!r}")
         for name, policy in self.policies.items():
             if not policy.levels:
                 raise ValueError(f"policies.{name}.levels: a policy needs at least one level")
@@ -220,6 +269,10 @@ class AlertingSettings:
     def _check_target(path: str, target: TargetSettings) -> None:
         if target.user_group and target.type != "slack":
             raise ValueError(f"{path}.user_group: only a slack target can mention a user group")
+        if target.type == "email" and not target.to:
+            raise ValueError(f"{path}.to: an email target needs at least one recipient")
+        if target.type == "webhook" and not target.url.startswith(("https://", "http://")):
+            raise ValueError(f"{path}.url: a webhook target needs an http(s) URL")
         if target.user_group and not SLACK_USER_GROUP_ID.fullmatch(target.user_group):
             raise ValueError(f"{path}.user_group: expected a Slack user group ID like S0123ABCD, "
                              f"got {target.user_group!r}")

@@ -1,4 +1,4 @@
-"""The HTTP endpoint Slack posts button clicks to (Acknowledge / Resolve on an alert message).
+"""The HTTP endpoint Slack posts button clicks to (Acknowledge / Resolve / Silence 1 h on an alert message).
 
 What it refuses, in the order it checks (each refusal changes nothing and is answered at once):
 
@@ -43,7 +43,8 @@ SOCKET_TIMEOUT_S = 5.0
 #: requests handled at once; beyond that, 503 at once rather than one more thread
 MAX_CONNECTIONS = 32
 #: the button actions and what they do
-ACTIONS = {templates.ACK_ACTION: "acknowledge", templates.RESOLVE_ACTION: "resolve"}
+ACTIONS = {templates.ACK_ACTION: "acknowledge", templates.RESOLVE_ACTION: "resolve",
+           templates.SILENCE_ACTION: "silence"}
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -123,7 +124,23 @@ def apply_clicks(service: AlertingService, clicks: list[Click]) -> int:
         if alert is None or alert.episode != click.episode:
             raise Refused(409, f"click for episode {click.episode} of {click.fingerprint!r}, which is not current")
     # the engine checks the episode again inside its transaction: the alert may re-open between load and apply
-    return sum(getattr(service, c.action)(c.fingerprint, f"slack:{c.user}", episode=c.episode) for c in clicks)
+    return sum(silence_series(service, c.fingerprint, f"slack:{c.user}") if c.action == "silence" else
+               getattr(service, c.action)(c.fingerprint, f"slack:{c.user}", episode=c.episode) for c in clicks)
+
+
+def silence_series(service: AlertingService, fingerprint: str, actor: str,
+                   duration_s: float = templates.SILENCE_BUTTON_S) -> bool:
+    """Silence 1 h: mute this alert's series and signal (every severity) from now on; the alert is looked at again
+    on the next tick, so its pages stop at once. Literal matchers (``=value``): a label value is never a regex."""
+    alert = service.store.load(fingerprint)
+    if alert is None:
+        return False
+    labels = {**alert.series, "signal": alert.record.get("signal", ""), "detector": alert.record.get("detector", "")}
+    now = service.clock()
+    service.add_silence({k: f"={v}" for k, v in labels.items()}, now, now + duration_s,
+                        f"Silence {duration_s / 3600:g} h from Slack", actor)
+    service.store.wake_active(now)
+    return True
 
 
 class ReplayGuard:

@@ -6,9 +6,11 @@
 ...     value=4.2, expected={"high": 1.5}, score=0.97, exemplars=["ev-1"], count=3, opened_at=0.0, acked_by="",
 ...     resolved_by="", flapping=False, dedup_key="inferwatch/fp1/1", runbook=None)
 >>> summary(view)
-'[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat<!here> (threshold)'
+'[CRITICAL] gen_ai.client.operation.duration 4.2 s vs expected high=1.5 s on service.name=chat<!here> (threshold)'
 >>> slack_text(view)
-'[CRITICAL] gen_ai.client.operation.duration 4.2 vs expected high=1.5 on service.name=chat&lt;!here&gt; (threshold)'
+'[CRITICAL] gen_ai.client.operation.duration 4.2 s vs expected high=1.5 s on service.name=chat&lt;!here&gt; (threshold)'
+>>> header(view)
+'CRITICAL: gen_ai.client.operation.duration · chat<!here>'
 
 Mention syntax only ever comes from configuration, through ``mention``; record text is escaped:
 
@@ -21,14 +23,18 @@ ValueError: not a Slack user group ID: '<!channel>'
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from alerting.alert import AlertView
-from alerting.config import SLACK_USER_GROUP_ID
+from alerting.config import AlertingSettings, SLACK_USER_GROUP_ID
 from alerting.redact import code_span, escape_slack, for_slack, neutralise_mrkdwn, redact
 
 SUMMARY = "[{severity}] {signal} {value} vs expected {expected} on {series} ({kind})"
-HEADER = "{severity}: {signal} ({kind})"
+HEADER = "{severity}: {title} · {service}"
 #: the line that tells a mentioned user group why it is pinged
 PAGED_LINE = "{mention} you are paged for this alert."
 #: a thread reply about one alert of a group names it: the thread holds several
@@ -48,7 +54,18 @@ THREAD_REPLY = {
 }
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 PAGERDUTY_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
-ACK_ACTION, RESOLVE_ACTION = "inferwatch_ack", "inferwatch_resolve"
+ACK_ACTION, RESOLVE_ACTION, SILENCE_ACTION = "inferwatch_ack", "inferwatch_resolve", "inferwatch_silence"
+#: how long the Silence button mutes the alert's series
+SILENCE_BUTTON_S = 3600.0
+#: the unit a value is shown in when its record names none, by signal (first match wins; a rate is a share of calls)
+SIGNAL_UNITS = ((re.compile(r".*(\.duration|time_to_first_chunk)$"), "s"), (re.compile(r".*tokens$"), "tokens"),
+                (re.compile(r"^app\.cost\.usd$"), "USD"), (re.compile(r"^request\.rate$"), "calls/s"),
+                (re.compile(r".*\.rate$"), "%"))
+#: a record's own unit longer than this is a phrase: shown on its own line, not after every number
+MAX_INLINE_UNIT = 12
+#: a trace id we put into a link: what trace ids look like (W3C hex, UUIDs, Langfuse/Phoenix ids)
+TRACE_ID = re.compile(r"[A-Za-z0-9_-]{8,128}")
+MAX_STAGES, MAX_CONTRIBUTORS = 5, 3
 #: Slack caps: header text 150, section text 3000 (we stay well below)
 MAX_LABELS, MAX_EXEMPLARS, MAX_STEPS = 12, 5, 5
 
@@ -70,14 +87,133 @@ def fmt_number(value: Any) -> str:
     return redact(value)
 
 
+@dataclass(frozen=True)
+class PageLinks:
+    """Where a page links to: trace ids through ``trace_url_template``, the alert in the web console."""
+
+    trace_url_template: str = ""
+    console_url: str = ""
+    #: the label a PagerDuty event names as its ``component``
+    component_label: str = "gen_ai.request.model"
+
+    @classmethod
+    def of(cls, settings: AlertingSettings) -> "PageLinks":
+        return cls(settings.trace_url_template, settings.console_url, settings.component_label)
+
+    def trace(self, trace_id: Any) -> str:
+        """The trace's URL, or "" (no template, or an id that does not look like one).
+
+        >>> PageLinks("https://jaeger/trace/{trace_id}").trace("4bf92f3577b34da6"), PageLinks().trace("4bf92f35")
+        ('https://jaeger/trace/4bf92f3577b34da6', '')
+        """
+        text = str(trace_id)
+        if not self.trace_url_template or not TRACE_ID.fullmatch(text):
+            return ""
+        return self.trace_url_template.replace("{trace_id}", quote(text, safe=""))
+
+    def alert(self, view: AlertView) -> str:
+        """The alert's page in the console (``<console_url>/alerts/<fingerprint>``), or ""."""
+        if not self.console_url:
+            return ""
+        return f"{self.console_url.rstrip('/')}/alerts/{quote(view.fingerprint, safe='')}"
+
+
+def unit_of(view: AlertView) -> str:
+    """The record's ``unit``, else the signal's usual one (``SIGNAL_UNITS``), else "".
+
+    >>> from dataclasses import replace
+    >>> v = _example_view()
+    >>> unit_of(v), unit_of(replace(v, signal="error.rate")), unit_of(replace(v, details={"unit": "calls/s"}))
+    ('s', '%', 'calls/s')
+    """
+    unit = view.details.get("unit")
+    if isinstance(unit, str) and unit:
+        return redact(unit)
+    return next((u for pattern, u in SIGNAL_UNITS if pattern.fullmatch(view.signal)), "")
+
+
+def with_unit(value: Any, unit: str) -> str:
+    """A value (or a band of them) with its unit; a share (``%``) is shown as a percentage.
+
+    >>> with_unit(3.0264, "s"), with_unit(0.1818, "%"), with_unit({"high": 1.5}, "s"), with_unit(2, "a long phrase unit")
+    ('3.026 s', '18.18 %', 'high=1.5 s', '2')
+    """
+    if isinstance(value, dict):
+        return ", ".join(f"{redact(k)}={with_unit(v, unit)}" for k, v in value.items())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return fmt_number(value)
+    if unit == "%":
+        return f"{value * 100:.4g} %"
+    if unit == "USD":
+        return f"${value:.4g}"
+    return f"{value:.4g} {unit}" if unit and len(unit) <= MAX_INLINE_UNIT else f"{value:.4g}"
+
+
+def service_of(view: AlertView) -> str:
+    return redact(view.labels.get("service.name") or "unknown service")
+
+
+def title(view: AlertView) -> str:
+    """Plain words: the runbook's title, else the signal's name."""
+    return redact(view.runbook.title) if view.runbook else redact(view.signal)
+
+
+def stage_lines(view: AlertView) -> list[str]:
+    """``inference: 2.843 s vs 1.57 s (+1.273 s)``, the stages that moved most first (as the record orders them).
+
+    >>> from dataclasses import replace
+    >>> stage_lines(replace(_example_view(), details={"stages": [{"stage": "inference", "value": 2.84,
+    ...     "expected": 1.57, "delta": 1.27}]}))
+    ['inference: 2.84 s vs 1.57 s (+1.27 s)']
+    """
+    stages = view.details.get("stages")
+    if not isinstance(stages, list):
+        return []
+    return [f"{redact(s.get('stage'))}: {with_unit(s.get('value'), 's')} vs {with_unit(s.get('expected'), 's')} "
+            f"({'+' if (s.get('delta') or 0) >= 0 else '-'}{with_unit(abs(s.get('delta') or 0), 's')})"
+            for s in stages[:MAX_STAGES] if isinstance(s, dict)]
+
+
+def contributor_lines(view: AlertView) -> list[str]:
+    """Per field, the label values behind the anomaly: ``app.tenant.id: tenant-004 (2, expected 0)``."""
+    contributors = view.details.get("contributors")
+    if not isinstance(contributors, dict):
+        return []
+    lines = []
+    for field_name, top in list(contributors.items())[:MAX_LABELS]:
+        if isinstance(top, list):
+            values = ", ".join(f"{redact(c.get('value'))} ({fmt_number(c.get('window'))}, expected "
+                               f"{fmt_number(c.get('expected'))})" for c in top[:MAX_CONTRIBUTORS] if isinstance(c, dict))
+            lines.append(f"{redact(field_name)}: {values}")
+    return lines
+
+
+def started_at(view: AlertView) -> str:
+    """The record's event time as RFC 3339 UTC (else the alert's opening time)."""
+    t_ns = view.details.get("time_unix_nano")
+    seconds = t_ns / 1e9 if isinstance(t_ns, (int, float)) and not isinstance(t_ns, bool) else view.opened_at
+    return rfc3339(seconds)
+
+
+def rfc3339(seconds: float) -> str:
+    """Seconds since the epoch as RFC 3339 UTC, as PagerDuty and Alertmanager want them.
+
+    >>> rfc3339(0)
+    '1970-01-01T00:00:00Z'
+    """
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 def series_text(labels: dict[str, Any]) -> str:
     return ", ".join(f"{redact(k)}={redact(v)}" for k, v in list(labels.items())[:MAX_LABELS]) or "-"
 
 
 def summary(view: AlertView) -> str:
     """One line, redacted but not Slack-escaped (PagerDuty, console, Slack fallback after escaping)."""
-    return SUMMARY.format(severity=view.severity.upper(), signal=redact(view.signal), value=fmt_number(view.value),
-                          expected=fmt_number(view.expected), series=series_text(view.labels), kind=redact(view.kind))
+    unit = unit_of(view)
+    return SUMMARY.format(severity=view.severity.upper(), signal=redact(view.signal), value=with_unit(view.value, unit),
+                          expected=with_unit(view.expected, unit), series=series_text(view.labels),
+                          kind=redact(view.kind))
 
 
 def mention(user_group: str) -> str:
@@ -93,8 +229,9 @@ def is_web_url(url: str) -> bool:
 
 
 def header(view: AlertView) -> str:
-    """Severity, signal and kind, redacted but not escaped (Slack's header block is plain text)."""
-    return HEADER.format(severity=view.severity.upper(), signal=redact(view.signal), kind=redact(view.kind))[:150]
+    """Severity, what is wrong in plain words and the service; redacted but not escaped (Slack's header block is
+    plain text)."""
+    return HEADER.format(severity=view.severity.upper(), title=title(view), service=service_of(view))[:150]
 
 
 def slack_text(view: AlertView, mentions: str = "") -> str:
@@ -108,13 +245,15 @@ def state_line(view: AlertView) -> str:
     return line + (" — flapping, held open" if view.flapping and view.state != "resolved" else "")
 
 
-def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
-    """Block Kit: header, who is paged, seen vs expected, labels, exemplars, runbook + first steps, Ack/Resolve."""
+def slack_blocks(view: AlertView, mentions: str = "", links: PageLinks = PageLinks()) -> list[dict[str, Any]]:
+    """Block Kit: header (plain words, service), who is paged, seen vs expected with units, the stage breakdown and
+    contributors, labels, traces (linked), runbook + first steps, Acknowledge / Resolve / Silence 1 h / console."""
+    unit = unit_of(view)
     fields = [
         f"*Severity*\n{SEVERITY_EMOJI.get(view.severity, '')} {escape_slack(view.severity)}",
         f"*State*\n{state_line(view)}",
-        f"*Seen*\n{for_slack(fmt_number(view.value))}",
-        f"*Expected*\n{for_slack(fmt_number(view.expected))}",
+        f"*Seen*\n{for_slack(with_unit(view.value, unit))}",
+        f"*Expected*\n{for_slack(with_unit(view.expected, unit))}",
         f"*Score*\n{for_slack(fmt_number(view.score))}",
         f"*Records*\n{view.count}",
     ]
@@ -122,28 +261,59 @@ def slack_blocks(view: AlertView, mentions: str = "") -> list[dict[str, Any]]:
         {"type": "header", "text": {"type": "plain_text", "text": header(view)}},
         *([_mrkdwn_section(PAGED_LINE.format(mention=mentions))] if mentions else []),
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
-        _mrkdwn_section("*Series*\n" + ("\n".join(
-            f"• {code_span(k)} = {code_span(v)}" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-")),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": about_line(view, unit)}]},
     ]
+    stages = stage_lines(view)
+    if stages:
+        blocks.append(_mrkdwn_section("*Where the time went* (window vs baseline)\n" + "\n".join(
+            f"• {for_slack(line)}" for line in stages)))
+    contributors = contributor_lines(view)
+    if contributors:
+        blocks.append(_mrkdwn_section("*Contributors* (in the window, vs expected)\n" + "\n".join(
+            f"• {for_slack(line)}" for line in contributors)))
+    blocks.append(_mrkdwn_section("*Series*\n" + ("\n".join(
+        f"• {code_span(k)} = {code_span(v)}" for k, v in list(view.labels.items())[:MAX_LABELS]) or "-")))
     if view.exemplars:
-        ids = ", ".join(code_span(e) for e in view.exemplars[:MAX_EXEMPLARS])
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Exemplars: {ids}"}]})
+        ids = ", ".join(_trace_link(e, links) for e in view.exemplars[:MAX_EXEMPLARS])
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Traces: {ids}"}]})
     if view.runbook:
         steps = "\n".join(f"{i}. {escape_slack(s)}" for i, s in enumerate(view.runbook.first_steps[:MAX_STEPS], 1))
-        title = escape_slack(view.runbook.title)
-        link = f"<{view.runbook.url}|{title}>" if is_web_url(view.runbook.url) else \
-            f"{title} (`{escape_slack(view.runbook.url)}`)"
+        name = escape_slack(view.runbook.title)
+        link = f"<{view.runbook.url}|{name}>" if is_web_url(view.runbook.url) else \
+            f"{name} (`{escape_slack(view.runbook.url)}`)"
         blocks.append(_mrkdwn_section(f"*Runbook:* {link}\n{steps}".strip()[:3000]))
+    buttons: list[dict[str, Any]] = []
     if view.state != "resolved":
-        buttons = [{"type": "button", "action_id": RESOLVE_ACTION, "value": button_value(view),
-                    "text": {"type": "plain_text", "text": "Resolve"}}]
         if view.state != "acknowledged":
-            buttons.insert(0, {"type": "button", "action_id": ACK_ACTION, "value": button_value(view),
-                               "style": "primary", "text": {"type": "plain_text", "text": "Acknowledge"}})
+            buttons.append(_button(ACK_ACTION, "Acknowledge", view, style="primary"))
+        buttons += [_button(RESOLVE_ACTION, "Resolve", view), _button(SILENCE_ACTION, "Silence 1 h", view)]
+    console = links.alert(view)
+    if console:
+        buttons.append({"type": "button", "action_id": "inferwatch_console", "url": console,
+                        "text": {"type": "plain_text", "text": "Open in console"}})
+    if buttons:
         blocks.append({"type": "actions", "elements": buttons})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn",
                                                     "text": f"fingerprint {code_span(view.fingerprint)}"}]})
     return blocks
+
+
+def about_line(view: AlertView, unit: str) -> str:
+    """Signal, kind, detector and since when; a unit too long to follow every number is named here."""
+    line = f"{code_span(view.signal)} · {for_slack(view.kind)} · {for_slack(view.detector)} · since {started_at(view)}"
+    return line + (f" · unit: {for_slack(unit)}" if len(unit) > MAX_INLINE_UNIT else "")
+
+
+def _button(action_id: str, text: str, view: AlertView, style: str = "") -> dict[str, Any]:
+    button = {"type": "button", "action_id": action_id, "value": button_value(view),
+              "text": {"type": "plain_text", "text": text}}
+    return {**button, "style": style} if style else button
+
+
+def _trace_link(trace_id: Any, links: PageLinks) -> str:
+    """A trace id as a Slack link when a template is set (the id is checked to look like one), else a code span."""
+    url = links.trace(trace_id)
+    return f"<{url}|{escape_slack(str(trace_id))}>" if url else code_span(trace_id)
 
 
 def button_value(view: AlertView) -> str:
@@ -179,18 +349,48 @@ def thread_reply(event: str, actor: str, view: AlertView, mentions: str = "", gr
     return f"{mentions} {reply}".lstrip()
 
 
-def pagerduty_trigger(view: AlertView) -> dict[str, Any]:
-    """Keyword arguments for ``EventsApiV2Client.trigger`` (without dedup_key)."""
-    links = [{"href": view.runbook.url, "text": f"Runbook: {view.runbook.title}"}] if view.runbook and \
-        is_web_url(view.runbook.url) else []
-    details = {"fingerprint": view.fingerprint, "kind": redact(view.kind), "signal": redact(view.signal),
-               "detector": redact(view.detector), "value": fmt_number(view.value),
-               "expected": fmt_number(view.expected), "score": fmt_number(view.score),
-               "labels": {redact(k): redact(v) for k, v in view.labels.items()},
-               "exemplars": [redact(e) for e in view.exemplars[:MAX_EXEMPLARS]]}
+def pagerduty_trigger(view: AlertView, links: PageLinks = PageLinks()) -> dict[str, Any]:
+    """The properties of an Events API v2 trigger (for ``EventsApiV2Client.send_event``, without dedup_key): summary
+    in plain words, ``timestamp`` (the record's event time), ``component`` (the model), ``group`` (the service),
+    ``class`` (the kind), details with units, stages and contributors, links to the runbook, the console and traces."""
+    unit = unit_of(view)
+    out_links = [{"href": view.runbook.url, "text": f"Runbook: {redact(view.runbook.title)}"}] \
+        if view.runbook and is_web_url(view.runbook.url) else []
+    console = links.alert(view)
+    if console:
+        out_links.append({"href": console, "text": "inferwatch console"})
+    out_links += [{"href": url, "text": f"Trace {redact(e)}"}
+                  for e in view.exemplars[:MAX_EXEMPLARS] if (url := links.trace(e))]
+    details: dict[str, Any] = {
+        "fingerprint": view.fingerprint, "kind": redact(view.kind), "signal": redact(view.signal),
+        "detector": redact(view.detector), "value": with_unit(view.value, unit),
+        "expected": with_unit(view.expected, unit), "unit": unit, "score": fmt_number(view.score),
+        "labels": {redact(k): redact(v) for k, v in view.labels.items()},
+        "exemplars": [redact(e) for e in view.exemplars[:MAX_EXEMPLARS]]}
+    for name, lines in (("stages", stage_lines(view)), ("contributors", contributor_lines(view))):
+        if lines:
+            details[name] = lines
     if view.runbook:
         details["runbook"] = view.runbook.url or view.runbook.title
         details["first_steps"] = view.runbook.first_steps[:MAX_STEPS]
-    source = redact(view.labels.get("service.name") or "inferwatch")
-    return {"summary": summary(view)[:1024], "source": source, "severity": PAGERDUTY_SEVERITY.get(view.severity,
-            "warning"), "custom_details": details, "links": links}
+    payload = {"summary": f"{header(view)}: {summary(view)}"[:1024], "source": redact(view.labels.get(
+        "service.name") or "inferwatch"), "severity": PAGERDUTY_SEVERITY.get(view.severity, "warning"),
+        "timestamp": started_at(view), "group": service_of(view), "class": redact(view.kind),
+        "custom_details": details}
+    component = view.labels.get(links.component_label) if links.component_label else None
+    if component:
+        payload["component"] = redact(component)
+    event: dict[str, Any] = {"payload": payload, "links": out_links, "client": "inferwatch"}
+    if console:
+        event["client_url"] = console
+    return event
+
+
+def _example_view(**fields: Any) -> AlertView:
+    """The alert the doctests render."""
+    base: dict[str, Any] = dict(fingerprint="fp1", episode=1, state="firing", severity="critical", level=0,
+                                kind="threshold", signal="gen_ai.client.operation.duration", detector="latency",
+                                labels={"service.name": "chat"}, value=3.0, expected=1.5, score=0.97, exemplars=[],
+                                count=1, opened_at=0.0, acked_by="", resolved_by="", flapping=False,
+                                dedup_key="inferwatch/fp1/1", runbook=None)
+    return AlertView(**{**base, **fields})

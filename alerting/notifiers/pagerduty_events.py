@@ -20,8 +20,10 @@ CLIENT_RETRY_SLEEP_S = 0.05
 
 
 class PagerDutyNotifier:
-    def __init__(self, client: pagerduty.EventsApiV2Client) -> None:
+    def __init__(self, client: pagerduty.EventsApiV2Client,
+                 links: templates.PageLinks = templates.PageLinks()) -> None:
         self.client = client
+        self.links = links
 
     @classmethod
     def from_settings(cls, target: TargetSettings, settings: AlertingSettings) -> "PagerDutyNotifier":
@@ -33,19 +35,20 @@ class PagerDutyNotifier:
         client.sleep_timer = CLIENT_RETRY_SLEEP_S
         client.max_network_attempts = 1
         client.timeout = pd.timeout_s
-        return cls(client)
+        return cls(client, templates.PageLinks.of(settings))
 
     def send(self, notification: Notification) -> dict[str, Any]:
         view = notification.alert
-        key = self._call(self.client.trigger, dedup_key=view.dedup_key, **templates.pagerduty_trigger(view))
+        key = self._call(self.client.send_event, "trigger", dedup_key=view.dedup_key,
+                         **templates.pagerduty_trigger(view, self.links))
         return {"dedup_key": key}
 
     def update(self, notification: Notification, ref: dict[str, Any]) -> dict[str, Any]:
         if notification.event == "acknowledged":
             self._call(self.client.acknowledge, ref["dedup_key"])
         elif notification.event == "refired":
-            self._call(self.client.trigger, dedup_key=ref["dedup_key"],
-                       **templates.pagerduty_trigger(notification.alert))
+            self._call(self.client.send_event, "trigger", dedup_key=ref["dedup_key"],
+                       **templates.pagerduty_trigger(notification.alert, self.links))
         # "escalated" concerns other targets: PagerDuty runs its own escalation for this incident
         return ref
 
@@ -60,9 +63,14 @@ class PagerDutyNotifier:
         except pagerduty.Error as exc:
             response = exc.response
             if response is None:
-                raise NotifierError(f"pagerduty {method.__name__}: network error", retryable=True) from None
+                raise NotifierError(f"pagerduty {_name(method, args)}: network error", retryable=True) from None
             status = response.status_code
-            raise NotifierError(f"pagerduty {method.__name__}: HTTP {status}", retryable=retryable_status(status),
+            raise NotifierError(f"pagerduty {_name(method, args)}: HTTP {status}", retryable=retryable_status(status),
                                 retry_after=parse_retry_after(response.headers.get("Retry-After"))) from None
         except OSError as exc:
-            raise NotifierError(f"pagerduty {method.__name__}: {type(exc).__name__}", retryable=True) from None
+            raise NotifierError(f"pagerduty {_name(method, args)}: {type(exc).__name__}", retryable=True) from None
+
+
+def _name(method, args: tuple) -> str:
+    """What a failed call did, for the error: ``trigger``, ``acknowledge``, ``resolve``."""
+    return args[0] if method.__name__ == "send_event" and args else method.__name__

@@ -32,8 +32,9 @@ PERMANENT_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_rev
 
 class SlackNotifier:
     def __init__(self, client: WebClient, channel: str, user_group: str = "",
-                 lookup_page_size: int = LOOKUP_PAGE_SIZE) -> None:
+                 lookup_page_size: int = LOOKUP_PAGE_SIZE, links: templates.PageLinks = templates.PageLinks()) -> None:
         self.client = client
+        self.links = links
         self.channel = channel
         self.mentions = templates.mention(user_group) if user_group else ""
         self.lookup_page_size = lookup_page_size
@@ -42,7 +43,7 @@ class SlackNotifier:
     def from_settings(cls, target: TargetSettings, settings: AlertingSettings) -> "SlackNotifier":
         client = WebClient(token=settings.slack.token, base_url=settings.slack.api_url,
                            timeout=int(settings.slack.timeout_s), retry_handlers=[])
-        return cls(client, target.channel, target.user_group)
+        return cls(client, target.channel, target.user_group, links=templates.PageLinks.of(settings))
 
     def send(self, notification: Notification) -> dict[str, Any]:
         view, thread = notification.alert, notification.thread
@@ -51,13 +52,13 @@ class SlackNotifier:
             where = {"channel": thread.ref["channel"], "thread_ts": thread.ref.get("thread_ts") or thread.ref["ts"],
                      "reply_broadcast": thread.broadcast or None}
         posted = self._post_once(notification, **where, text=templates.slack_text(view, self.mentions),
-                                 blocks=templates.slack_blocks(view, self.mentions))
+                                 blocks=templates.slack_blocks(view, self.mentions, self.links))
         return {**posted, "thread_ts": where["thread_ts"]} if thread is not None else posted
 
     def update(self, notification: Notification, ref: dict[str, Any]) -> dict[str, Any]:
         view = notification.alert
         self._call(self.client.chat_update, channel=ref["channel"], ts=ref["ts"],
-                   text=templates.slack_text(view, self.mentions), blocks=templates.slack_blocks(view, self.mentions))
+                   text=templates.slack_text(view, self.mentions), blocks=templates.slack_blocks(view, self.mentions, self.links))
         reply = templates.thread_reply(notification.event, notification.actor, view,
                                        mentions=self.mentions if notification.page else "",
                                        grouped="thread_ts" in ref)

@@ -43,7 +43,7 @@ def test_the_configuration_example_of_the_alerting_readme_loads():
 
 @pytest.mark.parametrize("section, message", [
     ({"ack_expiry": 5}, "alerting.ack_expiry: unknown key"),
-    ({"targets": {"x": {"type": "email"}}}, "alerting.targets.x.type: must be one of"),
+    ({"targets": {"x": {"type": "fax"}}}, "alerting.targets.x.type: must be one of"),
     ({"policies": {"default": {"levels": [{"targets": ["nope"]}]}}},
      "policies.default.levels[0].targets: unknown target 'nope'"),
     ({"routes": [{"match": {"kind": "rate"}, "policy": "urgent"}]}, "routes[0].policy: unknown policy 'urgent'"),

@@ -89,3 +89,24 @@ def test_400_is_permanent_recorded_and_counted(make_service, fake_pagerduty):
     assert ROUTING_KEY not in str(service.store.audit(FP))
     assert service.metrics.registry.get_sample_value("inferwatch_alerting_errors_total",
                                                      {"reason": "delivery_failed"}) == 1
+
+
+def test_a_trigger_carries_timestamp_component_group_class_and_links_to_console_and_traces(make_service,
+                                                                                          fake_pagerduty):
+    settings = pd_settings(fake_pagerduty, trace_url_template="https://tempo.example/trace/{trace_id}",
+                           console_url="https://inferwatch.example")
+    service = make_service(settings, notifiers=build_notifiers(settings), runbooks=OneRunbook())
+    stages = [{"stage": "inference", "value": 2.84, "expected": 1.57, "delta": 1.27}]
+    service.ingest(anomaly(0, fingerprint=FP, severity="critical", stages=stages), now=T0)
+    service.tick(T0)
+    [trigger] = fake_pagerduty.calls("enqueue")
+    payload = trigger["payload"]
+    assert payload["summary"].startswith("CRITICAL: Error rate is up · checkout: ")
+    assert (payload["timestamp"], payload["component"], payload["group"], payload["class"]) == (
+        "2027-01-15T08:00:00Z", "gpt-4o", "checkout", "threshold")
+    assert payload["custom_details"]["value"] == "4.2 s"
+    assert payload["custom_details"]["stages"] == ["inference: 2.84 s vs 1.57 s (+1.27 s)"]
+    assert trigger["client"] == "inferwatch" and trigger["client_url"] == f"https://inferwatch.example/alerts/{FP}"
+    assert [link["href"] for link in trigger["links"]] == [
+        "https://git.example/inferwatch/runbooks/error-rate.md", f"https://inferwatch.example/alerts/{FP}",
+        "https://tempo.example/trace/4bf92f3577b34da6a3ce929d0e0e4736"]  # "ev-1" is too short for a trace id

@@ -52,13 +52,14 @@ def test_one_message_per_alert_updated_in_place_with_a_thread_of_transitions(mak
     service.tick(T0 + 50)
     [message] = fake_slack.top_level(CHANNEL)
     text = json.dumps(message["blocks"])
-    assert message["text"].startswith("[WARNING] gen_ai.client.operation.duration 4.2 vs expected high=1.5")
+    assert message["text"].startswith("[WARNING] gen_ai.client.operation.duration 4.2 s vs expected high=1.5 s")
     assert "https://git.example/inferwatch/runbooks/latency.md|LLM latency is high" in text
     assert "1. Check the provider status page." in text
     assert "4bf92f3577b34da6a3ce929d0e0e4736" in text  # exemplar trace id
     actions = [b for b in message["blocks"] if b["type"] == "actions"][0]["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [("inferwatch_ack", f"1:{FP}"),
-                                                               ("inferwatch_resolve", f"1:{FP}")]  # episode 1
+                                                               ("inferwatch_resolve", f"1:{FP}"),
+                                                               ("inferwatch_silence", f"1:{FP}")]  # episode 1
 
     service.acknowledge(FP, "slack:U42", now=T0 + 60)
     service.tick(T0 + 60)
@@ -210,3 +211,83 @@ def test_a_retried_reply_finds_its_earlier_attempt_beyond_the_first_page_of_the_
     assert notifier.update(retry, last.ref) == last.ref
     assert len(fake_slack.calls("chat.postMessage")) == posts  # found on the fourth page: not posted again
     assert [c.get("cursor") for c in fake_slack.calls("conversations.replies")] == [None, "1", "2", "3"]
+
+
+def responder_settings(fake_slack, fake_pagerduty=None):
+    return slack_settings(fake_slack, fake_pagerduty, trace_url_template="https://jaeger.example/trace/{trace_id}",
+                          console_url="https://inferwatch.example/")
+
+
+STAGED = dict(stages=[{"stage": "inference", "value": 2.8429, "expected": 1.5701, "delta": 1.2728},
+                      {"stage": "retrieval", "value": 0.1204, "expected": 0.1286, "delta": -0.0082}],
+              contributors={"app.tenant.id": [{"value": "tenant-004", "window": 12, "expected": 1.5}]})
+
+
+def test_a_page_says_what_is_wrong_in_plain_words_with_units_stages_contributors_and_links(make_service, fake_slack,
+                                                                                            runbooks):
+    service = service_for(make_service, responder_settings(fake_slack), runbooks)
+    service.ingest(anomaly(0, **STAGED), now=T0)
+    service.tick(T0)
+    [message] = fake_slack.top_level(CHANNEL)
+    blocks = message["blocks"]
+    assert blocks[0]["text"]["text"] == "WARNING: LLM latency is high · checkout"
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "*Seen*\\n4.2 s" in text and "*Expected*\\nhigh=1.5 s" in text
+    assert "inference: 2.843 s vs 1.57 s (+1.273 s)" in text and "retrieval: 0.1204 s vs 0.1286 s (-0.0082 s)" in text
+    assert "app.tenant.id: tenant-004 (12, expected 1.5)" in text
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert f"<https://jaeger.example/trace/{trace}|{trace}>" in text
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    assert [a["text"]["text"] for a in actions["elements"]] == ["Acknowledge", "Resolve", "Silence 1 h",
+                                                                "Open in console"]
+    assert actions["elements"][-1]["url"] == f"https://inferwatch.example/alerts/{FP}"
+
+
+def test_a_record_unit_is_used_and_a_rate_is_a_percentage(make_service, fake_slack):
+    service = service_for(make_service, slack_settings(fake_slack))
+    service.ingest(anomaly(0, fingerprint="fp-rate", signal="request.rate", kind="traffic", value=12.5, expected=3.0,
+                           unit="calls/s"), now=T0)
+    service.ingest(anomaly(0, fingerprint="fp-err", signal="error.rate", kind="rate", value=0.1818, expected=0.0023),
+                   now=T0)
+    service.tick(T0)
+    texts = sorted(m["text"] for m in fake_slack.messages[CHANNEL])  # the second is in the first one's thread
+    assert "error.rate 18.18 % vs expected 0.23 %" in texts[0]
+    assert "request.rate 12.5 calls/s vs expected 3 calls/s" in texts[1]
+
+
+def test_a_trace_id_that_does_not_look_like_one_is_not_linked(make_service, fake_slack):
+    service = service_for(make_service, responder_settings(fake_slack))
+    service.ingest(anomaly(0, exemplars=["x|<https://evil.example>", "0af7651916cd43dd8448eb211c80319c"]), now=T0)
+    service.tick(T0)
+    text = json.dumps(fake_slack.top_level(CHANNEL)[0]["blocks"])
+    assert "https://jaeger.example/trace/0af7651916cd43dd8448eb211c80319c" in text
+    assert "<https://evil.example" not in text and "trace/x" not in text
+
+
+def test_the_silence_button_mutes_the_series_for_an_hour(make_service, fake_slack, fake_pagerduty):
+    import httpx
+
+    from tests.alerting.test_slack_actions import Endpoint, click, signed
+
+    service = service_for(make_service, slack_settings(fake_slack, fake_pagerduty))
+    odd = {"service.name": "checkout", "gen_ai.request.model": "=~gpt.*"}  # a value that reads like a regex
+    service.ingest(anomaly(0, labels=odd), now=T0)
+    service.tick(T0)
+    [message] = fake_slack.top_level(CHANNEL)
+    [actions] = [b for b in message["blocks"] if b["type"] == "actions"]
+    silence_button = next(a for a in actions["elements"] if a["action_id"] == "inferwatch_silence")
+    endpoint = Endpoint(service)
+    try:
+        body = click(silence_button["value"], "inferwatch_silence", user="U9")
+        assert httpx.post(endpoint.url, content=body, headers=signed(body)).status_code == 200
+    finally:
+        endpoint.close()
+    [silence] = service.silences.all()
+    assert (silence.starts_at, silence.ends_at, silence.created_by) == (T0, T0 + 3600, "slack:U9")
+    assert silence.matches(service.store.load(FP).labels)
+    assert not silence.matches({**service.store.load(FP).labels, "gen_ai.request.model": "gpt-4o"})  # literal
+    service.tick(T0 + 1)
+    assert service.store.load(FP).muted_by == f"silence:{silence.id}"
+    service.ingest(anomaly(700, labels=odd), now=T0 + 700)
+    service.tick(T0 + 700)  # past level 0's timeout: PagerDuty would be paged, but the series is silenced
+    assert fake_pagerduty.incidents == []
