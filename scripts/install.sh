@@ -26,6 +26,7 @@ install_system_packages() {
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
+  command -v promtool >/dev/null || missing+=(prometheus) # promtool and prometheus for the dashboard tests
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 

@@ -94,6 +94,9 @@ METRIC_SERIES_DROPPED = Counter("inferwatch_metric_series_dropped_total",
                                 "(metrics.max_series), by family: llm (one per event), signals (one per series and "
                                 "export)", ["family"], registry=REGISTRY)
 
+for _family in ("llm", "signals"):  # both always exported, so a dashboard or rule sees 0 rather than no data
+    METRIC_SERIES_DROPPED.labels(_family)
+
 
 def _event_time_lag() -> float:
     watermark = WATERMARK.collect()[0].samples[0].value

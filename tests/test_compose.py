@@ -149,3 +149,72 @@ def test_no_secret_is_written_into_the_files(path):
     for secret_var in ("SLACK_BOT_TOKEN", "PAGERDUTY_ROUTING_KEY", "INFERWATCH_STATE_KEY"):
         values = re.findall(rf"{secret_var}:\s*(\S*)", text)
         assert all(value in ("", f"${{{secret_var}:-}}") for value in values), values
+
+
+# ---------------------------------------------------------------- Prometheus and Grafana (docs/dashboard.md)
+
+def mounts(service: str) -> dict[str, Path]:
+    """Container path -> repository file of each bind mount of ``service`` (named volumes left out)."""
+    out = {}
+    for spec in SERVICES[service].get("volumes", []):
+        source, target = spec.split(":")[:2]
+        if source.startswith("./"):
+            out[target] = ROOT / source
+    return out
+
+
+def mounted(service: str, container_path: str) -> Path:
+    """The repository file behind ``container_path`` in ``service``, through a file or a directory mount."""
+    for target, source in mounts(service).items():
+        if container_path == target:
+            return source
+        if container_path.startswith(target.rstrip("/") + "/"):
+            return source / container_path[len(target.rstrip("/")) + 1:]
+    raise AssertionError(f"{container_path} is not mounted into {service}")
+
+
+def test_every_mounted_file_of_prometheus_and_grafana_exists():
+    missing = [str(p) for service in ("prometheus", "grafana") for p in mounts(service).values() if not p.exists()]
+    assert not missing
+
+
+def test_prometheus_scrapes_every_worker_on_its_metrics_port():
+    config = yaml.safe_load(mounted("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "inferwatch"]
+    (sd,) = job["dns_sd_configs"]
+    args = build_parser().parse_args(WORKER["command"])
+    assert sd["names"] == ["worker"] and sd["port"] == args.metrics_port
+    assert str(args.metrics_port) in WORKER["expose"]
+
+
+def test_prometheus_loads_the_rules_file_it_is_given():
+    config = yaml.safe_load(mounted("prometheus", "/etc/prometheus/prometheus.yml").read_text())
+    rules = [mounted("prometheus", path) for path in config["rule_files"]]
+    assert rules == [ROOT / "docs" / "prometheus" / "inferwatch-rules.yml"]
+    command = SERVICES["prometheus"]["command"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command
+
+
+def test_grafana_datasource_reaches_prometheus_and_matches_the_dashboard():
+    (datasource,) = yaml.safe_load(
+        mounted("grafana", "/etc/grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"]
+    url = urlsplit(datasource["url"])
+    assert url.hostname == "prometheus" and f"{url.port}:{url.port}" in SERVICES["prometheus"]["ports"]
+    dashboard = json.loads(mounted("grafana", "/var/lib/grafana/dashboards/inferwatch.json").read_text())
+    uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    assert uids == {datasource["uid"]}
+
+
+def test_grafana_provider_loads_the_dashboard_from_where_it_is_mounted():
+    (provider,) = yaml.safe_load(
+        mounted("grafana", "/etc/grafana/provisioning/dashboards/inferwatch.yml").read_text())["providers"]
+    dashboard = mounted("grafana", provider["options"]["path"] + "/inferwatch.json")
+    assert dashboard == ROOT / "docs" / "grafana" / "inferwatch.json"
+
+
+def test_the_committed_dashboard_is_what_its_generator_writes():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("grafana_dashboard", ROOT / "scripts" / "grafana_dashboard.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert json.loads((ROOT / "docs" / "grafana" / "inferwatch.json").read_text()) == module.dashboard()
