@@ -14,9 +14,10 @@ ValueError: meteor@1m+1m: unknown incident kind 'meteor' (known: canary_regressi
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from detectors.durations import parse_duration
 
 
 @dataclass(frozen=True)
@@ -77,18 +78,6 @@ class Incident:
 
     def matches(self, event: dict) -> bool:
         return all(event.get(k) == v for k, v in self.labels.items())
-
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$")
-_UNIT_S = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``15m``, ``2h``."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"bad duration {text!r} (use e.g. 90s, 15m, 2h)")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 def parse_incident(spec: str) -> Incident:
