@@ -87,6 +87,11 @@ def _dump(series: Series) -> bytes:
     return pickle.dumps((STATE_VERSION, series), pickle.HIGHEST_PROTOCOL)
 
 
+def restore_series(state: bytes | None) -> Series | None:
+    """A checkpoint read back (``inferwatch slo`` reads SLO series this way); None as for the engine's own restore."""
+    return _load(state)
+
+
 def _load(state: bytes | None) -> Series | None:
     """The series in a checkpoint of this ``STATE_VERSION``; None for no checkpoint or one of another version."""
     if state is None:

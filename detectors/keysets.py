@@ -33,11 +33,12 @@ class KeySet:
     """Which fields make a series key, which signals (``detectors.signals``) its series are watched on, the bucket
     that sums what those signals read, and when its episodes open and resolve."""
 
-    __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent", "selector")
+    __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent", "selector",
+                 "tag")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
                  new_bucket: Callable[[], Any], episode: EpisodeSettings = EpisodeSettings(),
-                 calls_only: bool = False, selector: dict | None = None) -> None:
+                 calls_only: bool = False, selector: dict | None = None, tag: dict | None = None) -> None:
         self.index = index
         self.fields = list(fields)
         self.signals = signals
@@ -51,6 +52,8 @@ class KeySet:
         self.episode = episode
         #: exact field values an event must have to join (an SLO's ``selector``); empty = every event
         self.selector = tuple((selector or {}).items())
+        #: what sets the key set's checkpoints apart from another's with the same fields (an SLO's name)
+        self.tag = dict(tag or {})
 
     def key(self, event: dict) -> tuple | None:
         """The engine's key of the event's series in this key set (the index keeps key sets apart), or None."""
@@ -72,4 +75,4 @@ class KeySet:
         stored stay valid); extra key sets use a JSON object of their labels, which cannot collide with a list."""
         if self.index == 0:
             return json.dumps(list(key[1:]), separators=(",", ":"))
-        return json.dumps(self.labels(key), separators=(",", ":"))
+        return json.dumps({**self.tag, **self.labels(key)}, separators=(",", ":"))

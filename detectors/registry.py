@@ -107,7 +107,13 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
 def slo_key_set(index: int, slo: SloSettings, settings: DetectorSettings) -> KeySet:
     """One declared SLO as a key set: its selector picks the events, its ``group_by`` makes the series."""
     return KeySet(index, slo.group_by, [SloBurn(slo, settings)], partial=False, new_bucket=lambda: SloBucket(slo),
-                  episode=settings.episode, selector=slo.selector)
+                  episode=settings.episode, selector=slo.selector, tag=slo_tag(slo))
+
+
+def slo_tag(slo: SloSettings) -> dict:
+    """What an SLO's checkpoint keys start with (``{"slo":"<name>",...}``): two SLOs grouped by the same fields must
+    not share state, and ``inferwatch slo`` finds an SLO's series by it."""
+    return {"slo": slo.name}
 
 
 def emitted_signals(settings: DetectorSettings) -> list[tuple[str, str]]:

@@ -92,6 +92,16 @@ class RedisCheckpointStore:
                         "from another series' key, or signed by an older version); the series warms up afresh", key)
         return blob
 
+    def keys(self, starting_with: str, limit: int = 10_000) -> list[str]:
+        """Series keys whose checkpoint key starts with ``starting_with`` (at most ``limit``), for read-only tools."""
+        pattern = self._prefix + _glob_escape(starting_with) + "*"
+        found = []
+        for raw in self._redis.scan_iter(match=pattern, count=1000):
+            found.append((raw.decode() if isinstance(raw, bytes) else raw)[len(self._prefix):])
+            if len(found) >= limit:
+                break
+        return sorted(found)
+
     def save_many(self, items: dict[str, bytes]) -> None:
         """Each save sets the checkpoint's TTL anew. Errors propagate: the engine keeps the states for the next try."""
         if not items:
@@ -100,6 +110,19 @@ class RedisCheckpointStore:
         for key, blob in items.items():
             pipe.set(self._prefix + key, self._codec.encode(key, blob), px=self._ttl_ms)
         pipe.execute()
+
+
+def checkpoint_store(settings) -> RedisCheckpointStore:
+    """The store the worker checkpoints to, built from ``streams.config.Settings`` (``redis`` and ``state``)."""
+    return RedisCheckpointStore(
+        redis.Redis.from_url(settings.redis.url, **settings.redis.client_options()),
+        SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
+        ttl_s=settings.state.checkpoint_ttl_s,
+    )
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def signing_key(configured: str, key_file: str | os.PathLike) -> bytes:

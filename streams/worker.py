@@ -8,16 +8,17 @@ import argparse
 import logging
 
 import faust
-import redis
 from prometheus_client import start_http_server
 
 from streams.agents import add_detection, add_escalation
 from streams.app import build_app
-from streams.checkpoints import RedisCheckpointStore, SignedBlobCodec, signing_key
+from streams.checkpoints import checkpoint_store
 from streams.config import Settings
 from streams.detection import DetectionService
-from streams.metrics import REGISTRY
+from streams.llm_metrics import LlmMetrics
+from streams.metrics import METRIC_SERIES_DROPPED, REGISTRY
 from streams.otlp_agent import add_otlp_conversion
+from streams.signal_metrics import SignalMetrics
 from streams.topics import ensure_topics
 
 ROLES = ("all", "detect", "escalate")
@@ -34,18 +35,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     app, topics = build_app(settings)
     if role in ("all", "detect"):
-        store = RedisCheckpointStore(
-            redis.Redis.from_url(settings.redis.url, **settings.redis.client_options()),
-            SignedBlobCodec(signing_key(settings.state.signing_key, settings.state.signing_key_file)),
-            ttl_s=settings.state.checkpoint_ttl_s,
-        )
-        add_detection(app, topics, DetectionService(settings, store), settings)
+        llm = LlmMetrics(REGISTRY, settings.detectors.stages, dropped=METRIC_SERIES_DROPPED)
+        signals = SignalMetrics(REGISTRY, settings.detectors.episode.fire_score, dropped=METRIC_SERIES_DROPPED)
+        add_detection(app, topics, DetectionService(settings, checkpoint_store(settings), llm=llm, signals=signals),
+                      settings)
         add_otlp_conversion(app, topics, settings)
     if role in ("all", "escalate"):
         from alerting.service import AlertingService
 
         alerting = AlertingService.from_settings(settings.alerting, settings.redis.url, registry=REGISTRY,
                                                  redis_options=settings.redis.client_options())
+        alerting.metrics.watch_active(alerting.store.active_alerts)
         add_escalation(app, topics, alerting)
     return app
 
