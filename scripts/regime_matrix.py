@@ -7,8 +7,8 @@ For every cell (``scripts/regimes/cells.py``) and seed, the independent generato
 makes the cell's traffic twice, clean and with labelled incidents. Each stream is replayed through the detectors
 by ``streams.replay.replay``, the function behind ``inferwatch replay`` (default settings
 ``load_settings(env={})`` unless ``--config``), and the anomaly records go through the real escalation engine with
-the default alerting settings, in-memory notifiers and a private redis-server, its clock in event time
-(``scripts/regimes/pages.py``). Pages are counted (new top-level Slack posts + new PagerDuty incidents), not records.
+the default alerting settings, in-memory notifiers and a private redis-server, its clock the collector's clock in
+the generated stream's time (``scripts/regimes/pages.py``). Pages are counted (new top-level Slack posts + new PagerDuty incidents), not records.
 
 Seeds 1-3 are TUNING seeds; 101-103 are HELD-OUT seeds, for reporting only: do not look at them while tuning.
 Prints markdown tables; ``--json`` writes every run's numbers and every incident's outcome.
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts.regimes.effects import EffectMeter  # noqa: E402
 from scripts.regimes.cells import HELD_OUT_SEEDS, MATRIX, QUICK, TUNING_SEEDS, Cell, select  # noqa: E402
-from scripts.regimes.generator import generate, plan  # noqa: E402
+from scripts.regimes.generator import deliveries, plan  # noqa: E402
 from scripts.regimes.pages import Escalation  # noqa: E402
 from scripts.regimes.redis_server import RedisServer  # noqa: E402
 from scripts.regimes.scoring import score  # noqa: E402
@@ -71,26 +71,30 @@ class _RecordSink:
 
 def run_stream(cell: Cell, seed: int, with_incidents: bool, config: str | None, redis_url: str) -> dict:
     """Generate one stream, replay it through the detectors (``streams.replay.replay`` itself) and the escalation
-    engine, and score it. Event time for the engine is the largest event time handed to the replay so far."""
+    engine, and score it. The engine's clock is the collector's wall clock: each event's arrival time (so a producer
+    whose clock runs 2 minutes ahead moves the detectors' watermark, not the pager's clock)."""
     settings = load_settings(config, env={})
     run = plan(cell, seed, with_incidents)
-    meter = EffectMeter(run.incidents, run.start_ns)
+    meter = EffectMeter(run.incidents)
     escalation = Escalation(settings.alerting, redis_url, key_prefix=f"regimes:{uuid.uuid4().hex[:12]}:")
-    clock = [0.0]  # event time, seconds: the replay's watermark as far as the harness knows
+    clock = [0.0]  # the collector's clock (unix seconds) when the event being replayed arrived
     sink = _RecordSink(escalation, clock)
     generate_s = 0.0
 
     def lines():
         nonlocal generate_s
-        events = generate(run)
+        arrivals = deliveries(run)
+        start_s = run.start_ns / NS
         while True:
             t0 = time.perf_counter()
-            event = next(events, None)
-            if event is None:
+            arrival = next(arrivals, None)
+            if arrival is None:
                 return
-            meter.add(event)
+            event = arrival.event
+            if not arrival.copy:
+                meter.add(event, arrival.true_s)
             line = orjson.dumps(event)
-            clock[0] = max(clock[0], event["time_unix_nano"] / NS)
+            clock[0] = max(clock[0], start_s + arrival.arrival_s)
             generate_s += time.perf_counter() - t0
             t0 = time.perf_counter()
             escalation.advance(clock[0])

@@ -2,17 +2,18 @@
 
 Issue 7's target holds the detectors to incidents "at least 3 of the series' normal standard deviations over its
 span". This measures that on the stream itself instead of trusting the generator's arithmetic: for each incident,
-the stream of events on its labels is cut into windows as long as the incident, aligned on it; the incident's window
+the calls on its labels (by their true time, each once: skewed clocks and redeliveries are the detectors' problem,
+not a smaller incident) are cut into windows as long as the incident, aligned on it; the incident's window
 statistic (a mean of the kind's metric, or a count for traffic) is compared with the same statistic over the
 windows that no incident on that service touches: ``effect_sd = |x - mean| / sd``.
 
 >>> import random
 >>> rng = random.Random(1)
 >>> inc = Incident("traffic_drop", 600, 300, {"service.name": "a"})
->>> meter = EffectMeter([inc], start_ns=0)
+>>> meter = EffectMeter([inc])
 >>> for t in range(0, 6000):  # about 1 call/s, a sixth of that during the drop
 ...     if rng.random() < (0.15 if 600 <= t < 900 else 1.0) * 0.9:
-...         meter.add({"service.name": "a", "time_unix_nano": t * NS})
+...         meter.add({"service.name": "a"}, t)
 >>> meter.effect_sd()[0] > 3
 True
 """
@@ -24,7 +25,6 @@ from typing import Callable
 
 from scripts.regimes.truth import Incident
 
-NS = 1_000_000_000
 
 
 def _log(field: str) -> Callable[[dict], float | None]:
@@ -58,15 +58,15 @@ METRICS: dict[str, Callable[[dict], float | None] | None] = {
 class EffectMeter:
     """Feed it every event of a stream (``add``); ``effect_sd`` gives one number per incident (None if unknown)."""
 
-    def __init__(self, incidents: list[Incident], start_ns: int) -> None:
+    def __init__(self, incidents: list[Incident]) -> None:
         self.incidents = incidents
-        self.start_ns = start_ns
         self.windows: list[dict[int, list[float]]] = [{} for _ in incidents]  # index -> [calls, sum]
         self.by_service: dict[str, list[int]] = {}
         for i, inc in enumerate(incidents):
             self.by_service.setdefault(inc.labels.get("service.name", ""), []).append(i)
 
-    def add(self, event: dict) -> None:
+    def add(self, event: dict, t_s: float) -> None:
+        """Count one event, first delivery only, at ``t_s`` (true seconds from the start)."""
         for i in self.by_service.get(event.get("service.name", ""), ()):
             inc = self.incidents[i]
             if not all(event.get(k) == v for k, v in inc.labels.items()):
@@ -78,7 +78,6 @@ class EffectMeter:
             value = 1.0 if metric is None else metric(event)
             if value is None:
                 continue
-            t_s = (event["time_unix_nano"] - self.start_ns) / NS
             window = self.windows[i].setdefault(math.floor((t_s - inc.start_s) / inc.duration_s), [0.0, 0.0])
             window[0] += 1
             window[1] += value

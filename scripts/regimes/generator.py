@@ -15,7 +15,8 @@ Assumptions (written down in docs/benchmarks.md, "Traffic-regime matrix"), chose
 * Incidents (``truth.KINDS``) and deploys change the events whose labels they hit; the clean run of a cell is the
   same traffic without incidents (deploys are normal operations and stay in both).
 
-``generate`` yields events in the order the collector receives them (not sorted by ``time_unix_nano``).
+``generate`` yields events in the order the collector receives them (not sorted by ``time_unix_nano``);
+``deliveries`` yields them with the collector's clock at arrival (the wall clock an alerting engine would run on).
 
 >>> from scripts.regimes.cells import Cell
 >>> run = plan(Cell("t", 2.0, duration_s=1800.0), seed=1, incidents=True)
@@ -33,7 +34,7 @@ import random
 from bisect import bisect
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from scripts.regimes.cells import DAY_S, WEEK_DAY_S, Cell
 from scripts.regimes.truth import KINDS, Deploy, Incident, schedule
@@ -305,11 +306,28 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 def generate(run: Run) -> Iterator[dict]:
     """Yield the run's events in the order the collector receives them (arrival order, duplicates included)."""
+    for delivery in deliveries(run):
+        yield delivery.event
+
+
+class Delivery(NamedTuple):
+    """One event as the collector receives it. Times are seconds from the start on the true clock."""
+
+    arrival_s: float
+    #: when the call really started (the producer's clock may say otherwise)
+    true_s: float
+    #: 0 for the first send, 1 and 2 for redeliveries of the same event
+    copy: int
+    event: dict
+
+
+def deliveries(run: Run) -> Iterator[Delivery]:
+    """The run's events as deliveries, in arrival order."""
     rng = random.Random(f"regimes:{run.cell.name}:{run.seed}")
     calls = _Calls(run, rng)
     cell, regime = run.cell, run.cell.regime
     delivery = regime == "delivery"
-    in_flight: list[tuple[float, int, dict]] = []  # (arrival s, tie-break, event)
+    in_flight: list[tuple[float, int, Delivery]] = []  # (arrival s, tie-break, delivery)
     order = 0
     second = 0
     duration = run.duration_s
@@ -347,7 +365,7 @@ def generate(run: Run) -> Iterator[dict]:
                     if copy:
                         delay += rng.uniform(0.5, 30.0)  # a redelivery after a lost acknowledgement
                     order += 1
-                    heapq.heappush(in_flight, (sent_s + delay, order, event))
+                    heapq.heappush(in_flight, (sent_s + delay, order, Delivery(sent_s + delay, t_s, copy, event)))
         second += 1
         while in_flight and in_flight[0][0] < second:
             yield heapq.heappop(in_flight)[2]

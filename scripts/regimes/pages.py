@@ -1,9 +1,9 @@
 """Pages, not records: anomaly records driven through the real escalation engine in event time, pages counted.
 
 ``Escalation`` wires ``alerting.service.AlertingService`` (default or given alerting settings, the repository's
-runbooks) to one in-memory notifier per target, with its clock in event time: the harness calls ``ingest`` for each
-record as it comes out of the detectors and ``advance`` as event time moves, which ticks the engine every
-``TICK_S`` of event time, so ack timeouts, escalation to PagerDuty and auto-resolve behave as they would live.
+runbooks) to one in-memory notifier per target, with its clock in the stream's time (the collector's clock): the
+harness calls ``ingest`` for each record as it comes out of the detectors and ``advance`` as that clock moves, which
+ticks the engine every ``TICK_S``, so ack timeouts, escalation to PagerDuty and auto-resolve behave as they would live.
 Ticks are skipped once no alert can still be active (``idle_after_s`` past the last record): nothing can be due
 then, and at 0.05 calls/s that saves hours of empty Redis round trips.
 
