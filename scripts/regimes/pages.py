@@ -1,4 +1,4 @@
-"""Pages, not records: anomaly records driven through the real escalation engine in event time, pages counted.
+"""Pages, not records: anomaly records driven through the real escalation engine in stream time, pages counted.
 
 ``Escalation`` wires ``alerting.service.AlertingService`` (default or given alerting settings, the repository's
 runbooks) to one in-memory notifier per target, with its clock in the stream's time (the collector's clock): the
@@ -30,13 +30,13 @@ TICK_S = 15.0
 
 @dataclass(frozen=True)
 class Page:
-    time_s: float  # event time (unix seconds) of the tick that delivered it
+    time_s: float  # stream time (unix seconds, the collector's clock) of the tick that delivered it
     target: str  # slack | pagerduty (the target's type)
     fingerprint: str
     signal: str
     labels: dict
     top_level: bool  # Slack: posted to the channel, not in a thread; PagerDuty: a new incident
-    #: event time the alert's episode opened: a page is judged by the problem that opened it (a PagerDuty page
+    #: stream time the alert's episode opened: a page is judged by the problem that opened it (a PagerDuty page
     #: after the ack timeout belongs to the incident that opened the alert ten minutes before)
     opened_s: float = 0.0
     #: the latest record's contributors (who is behind it: tenants, routes), to match tenant incidents
@@ -82,7 +82,7 @@ class Escalation:
         self.service.ingest(record, now=self.now)
 
     def advance(self, now_s: float) -> None:
-        """Move the engine's clock to ``now_s`` (event time), ticking every ``TICK_S`` on the way."""
+        """Move the engine's clock to ``now_s`` (stream time), ticking every ``TICK_S`` on the way."""
         if self._next_tick is None:
             self._next_tick = now_s
         if now_s - self._last_record > self.idle_after_s and self._next_tick <= now_s:
