@@ -8,34 +8,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
-import re
 import sys
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from alerting.command_line import UserError, add_output_option, emit
 from alerting.config import LevelSettings, PolicySettings, RouteSettings
+from alerting.matchers import (Matcher, match_labels, matcher_spec, matches, parse_matcher_text, parse_matchers,
+                               spec_text)
 from alerting.redact import redact
 from alerting.service import AlertingService
 from alerting.slack_actions import make_server
+from detectors.durations import parse_duration, positive_duration  # a leaf module: imports no detector
 
 TEST_DETECTOR = "inferwatch-alerts-test"
 TEST_POLICY = "__alerts_test__"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1w`` (a bare number is seconds) to seconds.
-
-    >>> parse_duration("2h"), parse_duration("90"), parse_duration("1.5d")
-    (7200.0, 90.0, 129600.0)
-    """
-    match = _DURATION.match(text)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 90s, 30m, 2h, 1d)")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+#: a command run by a person fails at once when Redis is unreachable, instead of retrying with backoff
+CLI_REDIS_RETRY = Retry(NoBackoff(), 0)
 
 
 def parse_label(text: str) -> tuple[str, str]:
@@ -46,20 +40,9 @@ def parse_label(text: str) -> tuple[str, str]:
     return key, value
 
 
-_MATCHER_ARG = re.compile(r"^([^=!~]+)(=~|!~|!=|=)(.*)$")
-
-
-def parse_matcher(text: str) -> tuple[str, str]:
-    """``key=value``, ``key!=value``, ``key=~regex``, ``key!~regex`` to a matcher spec entry (see alerting.matchers).
-
-    >>> parse_matcher("service.name=checkout"), parse_matcher("kind=~rate|threshold"), parse_matcher("env!=dev")
-    (('service.name', 'checkout'), ('kind', '=~rate|threshold'), ('env', '!=dev'))
-    """
-    match = _MATCHER_ARG.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected key=value, key!=value, key=~regex or key!~regex, got {text!r}")
-    key, op, value = match.groups()
-    return key, value if op == "=" else op + value
+def _flat(groups: list[tuple[Matcher, ...]] | None) -> list[Matcher]:
+    """The matchers of every ``MATCHER`` argument (each may hold several)."""
+    return [m for group in groups or () for m in group]
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -72,7 +55,21 @@ def _when(t: float) -> str:
 
 def _service(settings: Any, alerting: Any = None) -> AlertingService:
     return AlertingService.from_settings(alerting or settings.alerting, settings.redis.url,
-                                         redis_options=settings.redis.client_options())
+                                         redis_options={**settings.redis.client_options(), "retry": CLI_REDIS_RETRY})
+
+
+def _alert_row(a: Any) -> dict[str, Any]:
+    """What ``alerts list -o json`` gives per alert: the table's columns, redacted as the table is."""
+    r = a.record
+    return {"fingerprint": a.fingerprint, "state": a.state, "muted_by": a.muted_by, "severity": a.severity,
+            "level": a.level, "last_seen": _when(a.last_seen), "kind": redact(r.get("kind", "")),
+            "signal": redact(r.get("signal", "")), "detector": redact(r.get("detector", "")),
+            "series": {redact(k): redact(v) for k, v in a.series.items()}}
+
+
+#: the help of a MATCHER argument, wherever one is taken
+MATCHER_HELP = ('label matcher as amtool writes it: key=value, key!=value, key=~"regex", key!~"regex" '
+                '(several per argument, separated by spaces or commas; all must match)')
 
 
 class AlertsCommand:
@@ -80,21 +77,25 @@ class AlertsCommand:
     def add_parser(subparsers: argparse._SubParsersAction) -> None:
         parser = subparsers.add_parser("alerts", help="list, inspect, acknowledge, resolve and test alerts")
         sub = parser.add_subparsers(dest="alerts_command", required=True)
-        p = sub.add_parser("list", help="alerts by last change (active only unless --all)")
+        p = sub.add_parser("list", help="alerts by last change (active only unless --all), optionally filtered")
+        p.add_argument("matchers", nargs="*", type=parse_matcher_text, metavar="MATCHER", help=MATCHER_HELP)
         p.add_argument("--all", action="store_true", help="include resolved alerts")
-        p.add_argument("--limit", type=int, default=100)
+        p.add_argument("--limit", type=int, default=100, help="look at this many most recent alerts (default 100)")
+        add_output_option(p)
         p.set_defaults(run=AlertsCommand.list)
         p = sub.add_parser("show", help="one alert with its full audit history")
-        p.add_argument("fingerprint")
+        p.add_argument("fingerprint", help="the alert's fingerprint (see alerts list)")
+        add_output_option(p)
         p.set_defaults(run=AlertsCommand.show)
         for name, fn in (("ack", AlertsCommand.ack), ("resolve", AlertsCommand.resolve)):
             p = sub.add_parser(name, help=f"{'acknowledge' if name == 'ack' else 'resolve'} an alert")
-            p.add_argument("fingerprint")
+            p.add_argument("fingerprint", help="the alert's fingerprint (see alerts list)")
             p.add_argument("--by", help="who (default: your user name)")
             p.set_defaults(run=fn)
         p = sub.add_parser("test", help="send a synthetic alert through the whole pipeline, then resolve it")
         p.add_argument("--target", action="append", default=[], help="page these targets (default: the routing)")
-        p.add_argument("--severity", choices=("info", "warning", "critical"), default="warning")
+        p.add_argument("--severity", choices=("info", "warning", "critical"), default="warning",
+                       help="severity of the synthetic alert (default warning)")
         p.add_argument("--label", action="append", type=parse_label, default=[], help="extra series label k=v")
         p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for deliveries (default 30)")
         p.add_argument("--by", help="who (default: your user name)")
@@ -102,8 +103,12 @@ class AlertsCommand:
 
     @staticmethod
     def list(args: argparse.Namespace, settings: Any) -> int:
+        wanted = _flat(args.matchers)
         with _service(settings) as service:
-            alerts = [a for a in service.store.recent(args.limit) if args.all or a.active]
+            alerts = [a for a in service.store.recent(args.limit)
+                      if (args.all or a.active) and matches(wanted, {**match_labels(a.record), **a.series})]
+
+        def table() -> None:
             print(f"{'STATE':<13}{'SEVERITY':<10}{'LVL':<4}{'LAST SEEN (UTC)':<21}{'SIGNAL':<36}FINGERPRINT / SERIES")
             for a in alerts:
                 muted = " (muted)" if a.muted_by and a.active else ""
@@ -112,7 +117,8 @@ class AlertsCommand:
                       f"{redact(a.record.get('signal', ''))[:35]:<36}{a.fingerprint}  {series}")
             if not alerts:
                 print("no alerts" if args.all else "no active alerts (use --all for resolved ones)")
-            return 0
+        emit(args, [_alert_row(a) for a in alerts], table)
+        return 0
 
     @staticmethod
     def show(args: argparse.Namespace, settings: Any) -> int:
@@ -121,7 +127,11 @@ class AlertsCommand:
             if alert is None:
                 print(f"no alert with fingerprint {args.fingerprint!r}", file=sys.stderr)
                 return 1
-            r = alert.record
+            history = service.store.audit(alert.fingerprint)
+            deliveries = service.outbox.entries(alert.fingerprint)
+        r = alert.record
+
+        def table() -> None:
             print(f"fingerprint  {alert.fingerprint}\nstate        {alert.state}"
                   f"{' (flapping, held open)' if alert.flapping else ''}{'  muted by ' + alert.muted_by if alert.muted_by else ''}\n"
                   f"severity     {alert.severity}\nepisode      {alert.episode} (opened {_when(alert.opened_at)})\n"
@@ -132,14 +142,25 @@ class AlertsCommand:
                   f"series       {redact(alert.series)}\n"
                   f"records      {alert.count} (last {_when(alert.last_seen)})")
             print("\nhistory:")
-            for line in service.store.audit(alert.fingerprint):
+            for line in history:
                 print(f"  {_when(line['t'])}  {redact(line['actor']):<22} {line['event']:<18} "
                       f"{redact(line.get('detail', ''))}")
             print("\ndeliveries:")
-            for e in service.outbox.entries(alert.fingerprint):
+            for e in deliveries:
                 print(f"  {e.key:<60} {e.action:<8} {e.event:<13} {e.status:<8} attempts {e.attempts}"
                       f"{'  ' + e.error if e.error and e.status != 'sent' else ''}")
-            return 0
+        document = {
+            **_alert_row(alert), "flapping": alert.flapping, "episode": alert.episode,
+            "opened_at": _when(alert.opened_at), "policy": alert.policy, "round": alert.round,
+            "runbook": alert.runbook_id, "value": redact(r.get("value")), "expected": redact(r.get("expected")),
+            "records": alert.count,
+            "history": [{"at": _when(line["t"]), "actor": redact(line["actor"]), "event": line["event"],
+                         "detail": redact(line.get("detail", ""))} for line in history],
+            "deliveries": [{"key": e.key, "target": e.target, "action": e.action, "event": e.event,
+                            "status": e.status, "attempts": e.attempts, "error": redact(e.error)} for e in deliveries],
+        }
+        emit(args, document, table)
+        return 0
 
     @staticmethod
     def ack(args: argparse.Namespace, settings: Any) -> int:
@@ -167,9 +188,7 @@ class AlertsCommand:
         if args.target:
             unknown = [t for t in args.target if t not in alerting.targets]
             if unknown:
-                print(f"unknown target(s): {', '.join(unknown)} (known: {', '.join(alerting.targets)})",
-                      file=sys.stderr)
-                return 2
+                raise UserError(f"unknown target(s): {', '.join(unknown)} (known: {', '.join(alerting.targets)})")
             alerting = dataclasses.replace(
                 alerting, policies={**alerting.policies, TEST_POLICY: PolicySettings([LevelSettings(args.target)])},
                 routes=[RouteSettings({"detector": TEST_DETECTOR}, TEST_POLICY), *alerting.routes])
@@ -210,30 +229,38 @@ class SilenceCommand:
         parser = subparsers.add_parser("silence", help="mute pages of matching alerts for a while")
         sub = parser.add_subparsers(dest="silence_command", required=True)
         p = sub.add_parser("add", help="add a silence (or a maintenance window with --starts-in)")
-        p.add_argument("--match", action="append", type=parse_matcher, required=True,
-                       help="label matcher key=value (=~regex, !=value, !~regex); repeat for AND")
-        p.add_argument("--for", dest="duration", type=parse_duration, required=True, help="e.g. 2h, 30m")
-        p.add_argument("--starts-in", type=parse_duration, help="start later (maintenance window)")
-        p.add_argument("--comment", required=True)
+        p.add_argument("matchers", nargs="*", type=parse_matcher_text, metavar="MATCHER", help=MATCHER_HELP)
+        p.add_argument("--match", action="append", type=parse_matcher_text, help="a MATCHER given as an option "
+                       "(the same syntax; repeat for AND)")
+        p.add_argument("--for", dest="duration", type=positive_duration, required=True,
+                       help="how long it lasts, e.g. 30m, 2h, 1h30m, 1w")
+        p.add_argument("--starts-in", type=parse_duration, help="start later, e.g. 2h (a maintenance window)")
+        p.add_argument("--comment", required=True, help="why, and who to ask (shown with the silence)")
         p.add_argument("--by", help="who (default: your user name)")
         p.set_defaults(run=SilenceCommand.add)
         p = sub.add_parser("list", help="active and upcoming silences (--all: also expired)")
-        p.add_argument("--all", action="store_true")
+        p.add_argument("--all", action="store_true", help="include expired silences")
+        add_output_option(p)
         p.set_defaults(run=SilenceCommand.list)
         p = sub.add_parser("expire", help="end a silence now")
-        p.add_argument("id")
+        p.add_argument("id", help="the silence's id (see silence list)")
         p.set_defaults(run=SilenceCommand.expire)
 
     @staticmethod
     def add(args: argparse.Namespace, settings: Any) -> int:
+        wanted = _flat(args.matchers) + _flat(args.match)
+        if not wanted:
+            raise UserError('a silence needs at least one matcher, e.g. service.name="checkout"')
+        try:
+            spec = matcher_spec(wanted)
+        except ValueError as exc:
+            raise UserError(f"invalid silence: {exc}") from None
         with _service(settings) as service:
             start = time.time() + (args.starts_in or 0)
             try:
-                silence = service.add_silence(dict(args.match), start, start + args.duration, args.comment,
-                                               _actor(args))
+                silence = service.add_silence(spec, start, start + args.duration, args.comment, _actor(args))
             except ValueError as exc:
-                print(f"invalid silence: {exc}", file=sys.stderr)
-                return 2
+                raise UserError(f"invalid silence: {exc}") from None
             print(f"silence {silence.id} until {_when(silence.ends_at)} UTC")
             return 0
 
@@ -242,14 +269,20 @@ class SilenceCommand:
         with _service(settings) as service:
             now = time.time()
             shown = [s for s in service.silences.all() if args.all or s.ends_at > now]
+
+        def status(s: Any) -> str:
+            return "active" if s.active(now) else ("expired" if s.ends_at <= now else "upcoming")
+
+        def table() -> None:
             for s in shown:
-                status = "active" if s.active(now) else ("expired" if s.ends_at <= now else "upcoming")
-                matchers = ", ".join(f"{k}={v}" for k, v in s.matchers.items())
-                print(f"{s.id}  {status:<8} {_when(s.starts_at)} -> {_when(s.ends_at)}  {matchers}  "
+                print(f"{s.id}  {status(s):<8} {_when(s.starts_at)} -> {_when(s.ends_at)}  {spec_text(s.matchers)}  "
                       f"by {s.created_by}: {s.comment}")
             if not shown:
                 print("no silences")
-            return 0
+        emit(args, [{"id": s.id, "status": status(s), "starts_at": _when(s.starts_at), "ends_at": _when(s.ends_at),
+                     "matchers": [str(m) for m in parse_matchers(s.matchers)],
+                     "created_by": s.created_by, "comment": s.comment} for s in shown], table)
+        return 0
 
     @staticmethod
     def expire(args: argparse.Namespace, settings: Any) -> int:
@@ -273,8 +306,7 @@ class SlackActionsCommand:
     def run(args: argparse.Namespace, settings: Any) -> int:
         slack = settings.alerting.slack
         if not slack.signing_secret:
-            print("slack-actions: set SLACK_SIGNING_SECRET (alerting.slack.signing_secret) first", file=sys.stderr)
-            return 2
+            raise UserError("slack-actions: set SLACK_SIGNING_SECRET (alerting.slack.signing_secret) first")
         service = _service(settings)
         server = make_server(service, slack.signing_secret, args.host or slack.actions_host,
                              args.port or slack.actions_port)

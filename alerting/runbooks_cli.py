@@ -1,6 +1,7 @@
 """``inferwatch runbooks lint [DIR]``: check a runbook directory before it ships, as CI and authors do.
 
-Prints one ``path: problem`` line per problem and exits 1, or a one-line summary and exits 0. Without DIR it lints
+Prints one ``path: problem`` line per problem and exits 1, or a one-line summary and exits 0 (``-o json``: one
+document with the problems, for CI annotations). Without DIR it lints
 the directory the engine loads (``alerting.runbooks_dir``), and checks ``escalation`` against the configured policies.
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from alerting.command_line import add_output_option, emit
 from alerting.runbooks import RunbookLibrary, lint
 from detectors.registry import emitted_signals
 
@@ -19,6 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "lint", help="validate runbooks and list detector kinds/signals that no runbook covers")
     lint_parser.add_argument("directory", nargs="?",
                              help="runbook directory (default: alerting.runbooks_dir of the config, runbooks/)")
+    add_output_option(lint_parser)
     lint_parser.set_defaults(run=run_lint)
 
 
@@ -26,11 +29,15 @@ def run_lint(args: argparse.Namespace, settings) -> int:
     directory = args.directory or settings.alerting.runbooks_dir
     emitted = emitted_signals(settings.detectors)
     problems = lint(directory, emitted, policies=settings.alerting.policies)
-    for problem in problems:
-        print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
-        return 1
-    count = len(RunbookLibrary.load(directory).runbooks)
-    print(f"{directory}: {count} runbooks OK, covering all {len(emitted)} kind/signal pairs the detectors emit")
-    return 0
+    count = 0 if problems else len(RunbookLibrary.load(directory).runbooks)
+
+    def table() -> None:
+        for problem in problems:
+            print(problem)
+        if problems:
+            print(f"{len(problems)} problem(s) in {directory}", file=sys.stderr)
+        else:
+            print(f"{directory}: {count} runbooks OK, covering all {len(emitted)} kind/signal pairs the detectors emit")
+    emit(args, {"directory": str(directory), "ok": not problems, "problems": [str(p) for p in problems],
+                "runbooks": count, "signals": len(emitted)}, table)
+    return 1 if problems else 0
