@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     cells = select(QUICK if args.quick else MATRIX, args.cells)
+    if not cells:
+        print(f"no cell matches {' or '.join(args.cells)}; the cells are:", file=sys.stderr)
     if args.list or not cells:
         for cell in cells or MATRIX:
             t = cell.timing

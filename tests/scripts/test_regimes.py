@@ -123,3 +123,20 @@ def test_docstring_examples(module):
     """The examples in scripts/regimes (outside the doctest paths of pytest.ini) run here."""
     result = doctest.testmod(module)
     assert result.attempted and not result.failed
+
+
+GOOD_CELL = {"rate": 5.0, "clean_false_pages_per_hour_per_service": 0.05, "detected_pages": 11, "incidents_total": 11,
+             "median_page_delay_sudden_s": 45.0, "false_pages_per_hour_per_service_with_incidents": 0.2}
+
+
+@pytest.mark.parametrize("change, missed", [
+    ({}, []),
+    ({"clean_false_pages_per_hour_per_service": 0.2}, ["clean pages"]),
+    ({"detected_pages": 10}, ["missed incidents"]),
+    ({"median_page_delay_sudden_s": 90.0}, ["delay"]),
+    ({"median_page_delay_sudden_s": 90.0, "rate": 0.5}, []),  # thin series may take longer
+    ({"false_pages_per_hour_per_service_with_incidents": 0.6}, ["pages with incidents"]),
+])
+def test_cells_are_checked_against_issue_7_targets(change, missed):
+    from scripts.regime_matrix import misses
+    assert misses({**GOOD_CELL, **change}) == missed
