@@ -1,8 +1,10 @@
 """The Faust agents: short loops that call into detection and alerting and publish what comes back.
 
-Delivery guarantee: at least once. Records an agent sends while handling a message are attached to that message's
-offset (Faust's attachments, ``stream_publish_on_commit``), so the offset is committed only after they reached Kafka;
-telemetry re-published to the by-service topic (streams/republish.py) likewise. A crash replays messages
+Delivery guarantee: at least once. Faust flushes its producer before it commits offsets, so a message's offset is
+committed only after what was sent while handling it (anomaly records, telemetry re-published to the by-service
+topic by streams/republish.py) has been handed to Kafka with ``acks=all``. (Faust's attachments,
+``stream_publish_on_commit``, would also wait on each send's acknowledgement, but with them no record reached Kafka
+in our worker tests, so they stay off.) A crash replays messages
 since the last commit; the records they produce again carry the same fingerprint, and the escalation engine
 deduplicates by fingerprint, so a replay never pages twice.
 """

@@ -56,9 +56,6 @@ def build_app(settings: Settings) -> tuple[faust.App, Topics]:
         topic_partitions=kafka.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
-        # what an agent sends while handling a message is attached to its offset: the offset is committed only once
-        # those sends are acknowledged (re-published telemetry and anomaly records are neither lost nor doubled)
-        stream_publish_on_commit=True,
         producer_acks=-1,
         producer_max_request_size=max(kafka.max_message_bytes, 1_048_576),
         consumer_max_fetch_size=max(kafka.max_message_bytes, 1_048_576) * 4,

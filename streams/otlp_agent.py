@@ -9,7 +9,7 @@ dead-lettered by the very agent that handles our own JSON.
 
 One converter (trace assembler) per OTLP partition: spans of one trace meet when the Collector keys by trace id
 (``partition_traces_by_id: true``), or when the topic has one partition. Delivery is at least once as elsewhere:
-what an agent sends while handling a message is attached to that message's offset. Traces held in an assembler are
+offsets are committed after Faust has flushed what was sent (streams/agents.py). Traces held in an assembler are
 forwarded when their partition is revoked, but lost if the worker crashes (streams/otlp/traces.py).
 """
 from __future__ import annotations

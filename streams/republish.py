@@ -103,7 +103,7 @@ def batches_by_service(events: Iterable[Any], max_bytes: int = MAX_BATCH_BYTES,
 
 
 async def republish(topic, messages: Iterable[tuple[bytes, bytes]], partitions: int) -> None:
-    """Send ``(key, value)`` messages to ``topic`` (a Faust topic), each on its key's partition. Inside an agent
-    Faust attaches them to the message being handled: its offset is committed only once they are acknowledged."""
+    """Send ``(key, value)`` messages to ``topic`` (a Faust topic), each on its key's partition. Faust flushes its
+    producer before it commits the offset of the message being handled (streams/agents.py)."""
     for key, value in messages:
         await topic.send(key=key, value=value, partition=partition_for(key, partitions))
