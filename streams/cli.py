@@ -89,7 +89,7 @@ def user_error_message(exc: BaseException, settings: object | None) -> str | Non
     if isinstance(exc, (UserError, KafkaAccessError)):
         return str(exc)
     if isinstance(exc, ConfigError):
-        return "invalid configuration: " + "; ".join(exc.problems)
+        return f"invalid configuration: {exc}"  # several problems: one indented line each, as promtool lists them
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         url = _without_password(settings.redis.url) if settings is not None else "?"  # type: ignore[attr-defined]
         return (f"cannot reach Redis: {' '.join(str(exc).split()).rstrip('.')}; is redis-server running at {url}? "

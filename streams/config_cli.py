@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from alerting.command_line import UserError, add_output_option, emit
 from streams.config_schema import as_plain, json_schema, with_reference
 
 #: the committed copies: ``inferwatch config schema --out docs/config.schema.json --docs docs/configuration.md``
@@ -25,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("config", help="print the effective configuration or its JSON Schema")
     sub = parser.add_subparsers(dest="config_command", required=True)
     show = sub.add_parser("show", help="the effective configuration: file + environment + defaults (secrets redacted)")
-    show.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="output format (default yaml)")
+    add_output_option(show, formats=("yaml", "json"))
     show.set_defaults(run=run_show)
     schema = sub.add_parser("schema", help="the JSON Schema of the config file, for editors")
     schema.add_argument("--out", help=f"write it to this file instead of stdout (the repository keeps {SCHEMA_PATH})")
@@ -36,10 +37,7 @@ def add_parser(subparsers) -> None:
 
 def run_show(args: argparse.Namespace, settings) -> int:
     plain = as_plain(settings)
-    if args.output == "json":
-        print(json.dumps(plain, indent=2))
-    else:
-        sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True))
+    emit(args, plain, lambda: sys.stdout.write(yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)))
     return 0
 
 
@@ -56,7 +54,6 @@ def run_schema(args: argparse.Namespace, settings) -> int:
         if args.docs:
             page = Path(args.docs)
             page.write_text(with_reference(page.read_text()))
-    except (OSError, ValueError) as exc:  # ValueError: the page has no reference markers
-        print(f"inferwatch: error: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:  # the page has no reference markers (OSError: streams.cli reports it)
+        raise UserError(str(exc)) from None
     return 0

@@ -49,7 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("demo", help="simulate incidents, run the pipeline on them, print a summary")
     parser.add_argument("--hours", type=float, default=3.0, help="simulated hours of traffic (default 3)")
     parser.add_argument("--rate", type=float, default=15.0, help="simulated LLM calls per second (default 15)")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the simulated traffic (default 7)")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.set_defaults(run=run)
 

@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("score", help="add a causal anomaly_score column (surprise, -log10 p) to a CSV "
                                                  "time series")
     parser.add_argument("series", help="CSV file with a header row; - = stdin")
-    parser.add_argument("--value-column", required=True)
+    parser.add_argument("--value-column", required=True, help="the column holding the numbers to score")
     parser.add_argument("--timestamp-column",
                         help="ISO-8601 times (Z or offsets; no offset = UTC) or epoch seconds, in non-decreasing order: "
                              "enables daily/weekly seasonality and time-based learning across gaps")

@@ -13,6 +13,7 @@ small input embedding that depends on them; evaluation and feedback events. Inci
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import json
 import math
@@ -21,7 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator
 
-from detectors.incidents import KINDS, Incident, parse_duration, parse_incident, write_manifest
+from detectors.durations import parse_duration
+from detectors.incidents import KINDS, Incident, parse_incident, write_manifest
 
 NS = 1_000_000_000
 #: 2026-01-01T00:00:00Z, a fixed default so runs are reproducible
@@ -285,15 +287,24 @@ def _poisson(rng: random.Random, lam: float) -> int:
         k += 1
 
 
+def incident_argument(spec: str) -> Incident:
+    """``parse_incident`` for argparse: its message (what is wrong, what is accepted) reaches the user."""
+    try:
+        return parse_incident(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("simulate", help="generate realistic LLM telemetry with labelled incidents")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--duration", type=parse_duration, default=3600.0, help="event-time span, e.g. 90m, 6h")
+    parser.add_argument("--seed", type=int, default=7, help="random seed: same seed and options, same events")
+    parser.add_argument("--duration", type=parse_duration, default=3600.0,
+                        help="event-time span, e.g. 90m, 6h, 1h30m (default 1h)")
     parser.add_argument("--rate", type=float, default=20.0, help="mean calls per second (before the daily rhythm)")
     parser.add_argument("--start", type=int, default=START_NS, help="start time, unix nanoseconds")
     parser.add_argument("--day-length", type=parse_duration, default=86400.0,
-                        help="period of the daily rhythm (compress it for short runs; 0 = flat)")
-    parser.add_argument("--incident", action="append", type=parse_incident, default=None,
+                        help="period of the daily rhythm, e.g. 2h (compress it for short runs; 0 = flat)")
+    parser.add_argument("--incident", action="append", type=incident_argument, default=None,
                         metavar="KIND@START+DURATION[:label=value,...]",
                         help=f"inject an incident (repeatable); kinds: {', '.join(KINDS)}")
     parser.add_argument("--no-incidents", action="store_true", help="clean traffic (no default incidents)")
@@ -312,7 +323,9 @@ def run(args, settings) -> int:
     count = 0
     if args.kafka:
         from streams.kafka_security import client_config
+        from streams.produce import ensure_reachable
         from streams.producer import TelemetryProducer
+        ensure_reachable(settings.kafka)
         producer = TelemetryProducer(settings.kafka.bootstrap, topic=settings.kafka.telemetry_topic,
                                      config=client_config(settings.kafka))
         for event in events:

@@ -209,7 +209,7 @@ def test_an_invalid_config_is_one_clean_report_with_exit_2(tmp_path, capsys):
     path = write(tmp_path, "kafka:\n  partitions: .inf\ndetectors:\n  bucket_s: 0\n  episode: {fire_score: 7}\n")
     code, out, err = run_cli(capsys, "--config", str(path), "config", "show")
     assert code == 2 and out == ""
-    assert err.splitlines() == ["inferwatch: invalid configuration: 3 problems:",
+    assert err.splitlines() == ["inferwatch: error: invalid configuration: 3 problems:",
                                 "  kafka.partitions: expected an integer, got inf",
                                 "  detectors.bucket_s: must be > 0, got 0",
                                 "  detectors.episode.fire_score: must be <= 1, got 7"]
