@@ -18,4 +18,5 @@ trap 'exit 143' TERM
 bash "$STACK" up
 export INFERWATCH_KAFKA_BOOTSTRAP=127.0.0.1:${INFERWATCH_KAFKA_PORT:-9092}
 export INFERWATCH_REDIS_URL=redis://127.0.0.1:${INFERWATCH_REDIS_PORT:-6379}/0
+export INFERWATCH_CONFIG=${INFERWATCH_CONFIG:-$ROOT/scripts/demo.yaml}  # the demo's declared SLOs
 "$ROOT/.venv/bin/inferwatch" demo "$@"

@@ -109,3 +109,17 @@ def test_a_bad_slo_declaration_names_the_key(slo, message):
     with pytest.raises(ConfigError) as raised:
         settings_from_mapping({"detectors": {"slos": [slo]}})
     assert message in str(raised.value)
+
+
+def test_the_demo_declares_objectives_its_healthy_traffic_keeps():
+    """``make demo`` runs with scripts/demo.yaml: its SLOs must not page on the simulator's healthy hours."""
+    from pathlib import Path
+
+    from streams.config import load_settings
+    from streams.simulate import START_NS, generate
+
+    settings = load_settings(Path(__file__).parents[2] / "scripts" / "demo.yaml", env={})
+    assert [s.name for s in settings.detectors.slos] == ["availability", "support-bot-latency",
+                                                         "support-bot-first-chunk"]
+    engine = DetectionEngine(settings.detectors)
+    assert firing(engine, generate(7, START_NS, 3600, 10, [])) == []
