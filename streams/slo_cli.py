@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from alerting.command_line import add_output_option
 from detectors.config import SloSettings
 from detectors.engine import restore_series
 from detectors.registry import slo_tag
@@ -23,7 +24,7 @@ WINDOWS = ("fast_short_s", "fast_long_s", "slow_short_s", "slow_long_s")
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("slo", help="declared SLOs: burn rates and error budget left, per series")
     parser.add_argument("name", nargs="?", help="only this SLO (default: every declared one)")
-    parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
+    add_output_option(parser)
     parser.set_defaults(run=run)
 
 
