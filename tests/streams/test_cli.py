@@ -137,6 +137,13 @@ def test_every_command_and_option_has_help():
 def test_every_list_or_show_command_takes_output_json():
     parser = cli.build_parser()
     listing = [("alerts", "list"), ("alerts", "show", "fp"), ("silence", "list"), ("runbooks", "lint"),
-               ("config", "show")]
+               ("config", "show"), ("slo",)]
     for argv in listing:
         assert parser.parse_args([*argv, "-o", "json"]).output == "json", argv
+
+
+def test_docs_cli_names_every_command():
+    page = (ROOT / "docs" / "cli.md").read_text()
+    commands = {path.removeprefix("inferwatch ") for path, action in walk(cli.build_parser()) if action is None
+                or isinstance(action, str)}
+    assert sorted(c for c in commands if f"`inferwatch {c}" not in page and f"`{c} " not in page) == []
