@@ -8,7 +8,8 @@ two engine instances can never both take the same step.
 
 Keys (``P`` = key prefix): ``P alert:<fp>`` (state hash), ``P seen:<fp>`` (latest record, last-seen time, count),
 ``P due`` (fingerprints by next wake-up time), ``P active`` (unresolved fingerprints), ``P index`` (all by last
-change), ``P audit:<fp>`` (JSON lines). Not Redis Cluster safe (scripts derive keys from the prefix).
+change), ``P audit:<fp>`` (JSON lines), ``P records:<fp>`` (the last ``HISTORY_MAX`` records applied, oldest first:
+what the web console plots). Not Redis Cluster safe (scripts derive keys from the prefix).
 """
 from __future__ import annotations
 
@@ -22,8 +23,12 @@ from alerting.alert import Alert
 from alerting.outbox import Outbox, OutboxEntry
 
 INGEST_LUA = """
-local alert, seen, due, active, index, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local alert, seen, due, active, index, audit, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local fp, event_ns, now, record, status, severity = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local function remember()
+  redis.call('RPUSH', history, record)
+  redis.call('LTRIM', history, -tonumber(ARGV[8]), -1)
+end
 local rank = {info = 0, warning = 1, critical = 2}
 local watermark = redis.call('HGET', seen, 'watermark')
 if watermark and event_ns <= watermark then return 'duplicate' end
@@ -32,16 +37,19 @@ local state = redis.call('HGET', alert, 'state')
 local is_active = state and state ~= 'resolved'
 if status == 'resolved' then
   if not is_active then return 'resolved-noop' end
+  remember()
   redis.call('HSET', alert, 'resolve_requested', now)
   redis.call('HINCRBY', alert, 'version', 1)
   redis.call('ZADD', due, now, fp)
   return 'resolve-requested'
 end
 redis.call('HSET', seen, 'last_seen', now, 'record', record)
+remember()
 if not is_active then
   redis.call('PERSIST', alert)
   redis.call('PERSIST', seen)
   redis.call('PERSIST', audit)
+  redis.call('PERSIST', history)
   local episode = redis.call('HINCRBY', alert, 'episode', 1)
   local opens = redis.call('HGET', alert, 'opens') or ''
   if opens ~= '' then opens = opens .. ',' end
@@ -78,6 +86,10 @@ return 'updated'
 """
 
 
+#: records kept per alert for its plot (across episodes): enough for a day of renotifies, small in Redis
+HISTORY_MAX = 200
+
+
 class ConflictError(RuntimeError):
     """An alert kept changing under a decision; the next tick tries again."""
 
@@ -104,12 +116,13 @@ class Change:
 
 class AlertStore:
     def __init__(self, client: redis.Redis, prefix: str, outbox: Outbox, audit_max: int = 1000,
-                 retention_s: float = 30 * 86400.0) -> None:
+                 retention_s: float = 30 * 86400.0, history_max: int = HISTORY_MAX) -> None:
         self.redis = client
         self.prefix = prefix
         self.outbox = outbox
         self.audit_max = audit_max
         self.retention_s = retention_s
+        self.history_max = history_max
         self._ingest = client.register_script(INGEST_LUA)
 
     def key(self, kind: str, fp: str = "") -> str:
@@ -122,9 +135,9 @@ class AlertStore:
     def ingest(self, fp: str, event_ns: int, now: float, record_json: str, status: str, severity: str) -> str:
         """Apply one anomaly record; returns what happened (``duplicate``, ``opened``, ``updated``, …)."""
         keys = [self.key("alert", fp), self.key("seen", fp), self.key("due"), self.key("active"), self.key("index"),
-                self.key("audit", fp)]
+                self.key("audit", fp), self.key("records", fp)]
         # zero-padded so Lua compares event times exactly as strings (doubles would round nanoseconds)
-        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max]
+        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max, self.history_max]
         result = self._ingest(keys=keys, args=args)
         return result.decode() if isinstance(result, bytes) else result
 
@@ -151,6 +164,10 @@ class AlertStore:
 
     def audit(self, fp: str) -> list[dict]:
         return [json.loads(line) for line in self.redis.lrange(self.key("audit", fp), 0, -1)]
+
+    def records(self, fp: str) -> list[dict]:
+        """The alert's recent anomaly records, oldest first (at most ``history_max``, across episodes)."""
+        return [json.loads(line) for line in self.redis.lrange(self.key("records", fp), 0, -1)]
 
     def transact(self, fp: str, decide: Callable[[Alert], Change | None], now: float,
                  attempts: int = 25) -> Change | None:
@@ -185,7 +202,7 @@ class AlertStore:
         pipe.hset(self.key("alert", fp), mapping={
             "state": a.state, "severity": a.severity, "resolve_requested": repr(a.resolve_requested) if a.resolve_requested else "", "opens": ",".join(repr(t) for t in a.opens), "doc": a.doc()})
         pipe.hincrby(self.key("alert", fp), "version", 1)
-        kept = (self.key("alert", fp), self.key("seen", fp), self.key("audit", fp))
+        kept = (self.key("alert", fp), self.key("seen", fp), self.key("audit", fp), self.key("records", fp))
         if a.active:
             pipe.sadd(self.key("active"), fp)
             for key in kept:

@@ -27,6 +27,7 @@ install_system_packages() {
   command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null || missing+=(maven)
   command -v promtool >/dev/null || missing+=(prometheus) # promtool and prometheus for the dashboard tests
+  command -v chromedriver >/dev/null || missing+=(chromium chromium-driver) # the web console's browser test
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 }
 

@@ -149,6 +149,20 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    """The web console (``inferwatch ui``, docs/console.md): where it listens and who may use it."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=8089, metadata={"ge": 0, "le": 65535})
+    #: a secret: requests need ``Authorization: Bearer <token>`` or a session from the login form (INFERWATCH_UI_TOKEN)
+    token: str = field(default="", repr=False)
+    #: a header set by an authenticating reverse proxy (e.g. ``X-Forwarded-User``); honoured only when set here
+    trusted_user_header: str = ""
+    #: how long a login session lasts
+    session_ttl_s: float = field(default=12 * 3600.0, metadata={"gt": 0})
+
+
+@dataclass(frozen=True)
 class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     otlp: OtlpSettings = field(default_factory=OtlpSettings)
@@ -157,6 +171,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     detectors: DetectorSettings = field(default_factory=DetectorSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
 
 
 #: Every environment variable inferwatch reads, with the config key it overrides. Secrets belong here, not in YAML.
@@ -168,6 +183,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "INFERWATCH_KAFKA_SASL_PASSWORD_FILE": "kafka.sasl_password_file",
     "INFERWATCH_REDIS_URL": "redis.url",
     "INFERWATCH_STATE_KEY": "state.signing_key",
+    "INFERWATCH_UI_TOKEN": "ui.token",
     **AlertingSettings.ENV_OVERRIDES,
 }
 #: The variable naming the YAML file (the ``--config`` flag wins over it).
