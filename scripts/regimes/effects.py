@@ -38,6 +38,8 @@ def _share(test: Callable[[dict], bool]) -> Callable[[dict], float | None]:
     return lambda event: 1.0 if test(event) else 0.0
 
 
+#: reported instead of an infinite effect (a series whose normal windows never vary); keeps the JSON standard
+MAX_EFFECT_SD = 999.0
 COUNT = None
 #: the statistic each kind moves: a per-call value whose window mean is compared, or COUNT (calls per window)
 METRICS: dict[str, Callable[[dict], float | None] | None] = {
@@ -100,9 +102,9 @@ class EffectMeter:
         if x is None or len(normal) < 3:
             return None
         sd = statistics.stdev(normal)
-        if sd == 0:
-            return math.inf if x != statistics.mean(normal) else 0.0
-        return round(abs(x - statistics.mean(normal)) / sd, 1)
+        if sd == 0:  # e.g. no flagged call in any normal window of a thin series
+            return MAX_EFFECT_SD if x != statistics.mean(normal) else 0.0
+        return min(MAX_EFFECT_SD, round(abs(x - statistics.mean(normal)) / sd, 1))
 
     @staticmethod
     def _stat(window: list[float] | None, count: bool) -> float | None:
