@@ -123,3 +123,17 @@ def test_the_demo_declares_objectives_its_healthy_traffic_keeps():
                                                          "support-bot-first-chunk"]
     engine = DetectionEngine(settings.detectors)
     assert firing(engine, generate(7, START_NS, 3600, 10, [])) == []
+
+
+def test_the_slo_guide_example_is_a_valid_configuration():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).parents[2] / "docs" / "slo.md").read_text()
+    [example] = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    slos = settings_from_mapping(yaml.safe_load(example)).detectors.slos
+    assert [(s.name, s.indicator, s.group_by) for s in slos] == [
+        ("chat-latency", "latency", ["service.name"]),
+        ("answers-quality", "evaluation", ["service.name", "app.tenant.id"])]
