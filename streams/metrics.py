@@ -106,6 +106,15 @@ def _event_time_lag() -> float:
 EVENT_TIME_LAG.set_function(_event_time_lag)
 
 
+def initialize_anomalies(pairs: Iterable[tuple[str, str]]) -> None:
+    """Export every ``(kind, signal)`` the detectors can emit at 0, per severity and status, so the first record of
+    each shows as an increase (Prometheus sees none in a series that appears already at 1)."""
+    for kind, signal in pairs:
+        for severity in ("warning", "critical"):
+            for status in ("firing", "resolved"):
+                ANOMALIES.labels(kind, signal, severity, status)
+
+
 def rejected_field(name: str | None) -> str:
     """The ``field`` label of a rejection: a name from the schema, ``message``, or ``other``."""
     if name is None:

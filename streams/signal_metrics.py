@@ -6,6 +6,8 @@ code), and the snapshot reads the engine's state through one read-only accessor 
 on the thread that changes it, so a scrape never sees a half-updated detector. ``update`` re-reads every series'
 latest closed window (``signal.observe``) and asks its detector the same questions the engine does
 (``score_one`` and the signal's ``describe``), without learning anything; the collector serves the last snapshot.
+A signal with no window to judge (too few calls, traffic stopped) has no value and score, but an adaptive
+threshold's baseline and band are still shown.
 
 The score is that of the latest window against the baseline as it stands now, after the engine learned from that
 window (unless the window was judged anomalous: guarded baselines do not learn what they flag), so in quiet times it
@@ -104,17 +106,19 @@ class SignalMetrics:
         detector = series.detectors.get(signal.name)
         if detector is None or not series.ring:
             return {}
-        x = signal.observe(series.ring)
-        if x is None:
-            return {}
-        described = signal.describe(x, detector, series.ring)
-        numbers = {"value": _number(described.get("value")), "expected": _number(described.get("expected")),
-                   "score": _number(detector.score_one(x))}
+        numbers: dict[str, float | None] = {}
         inner = _innermost(detector)
         inverse = getattr(signal, "inverse", None)
         if inverse is not None and hasattr(inner, "std") and getattr(inner.stats, "n", 0):
+            # an adaptive threshold's baseline and band stand without a window, e.g. while traffic has stopped
             mean, spread = inner.stats.mean, self.z * inner.std()
-            numbers["band_lower"], numbers["band_upper"] = inverse(mean - spread), inverse(mean + spread)
+            numbers = {"expected": inverse(mean), "band_lower": inverse(mean - spread),
+                       "band_upper": inverse(mean + spread)}
+        x = signal.observe(series.ring)
+        if x is not None:
+            described = signal.describe(x, detector, series.ring)
+            numbers.setdefault("expected", _number(described.get("expected")))
+            numbers.update(value=_number(described.get("value")), score=_number(detector.score_one(x)))
         return {name: value for name, value in numbers.items() if value is not None}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -10,13 +10,14 @@ import logging
 import faust
 from prometheus_client import start_http_server
 
+from detectors.registry import emitted_signals
 from streams.agents import add_detection, add_escalation
 from streams.app import build_app
 from streams.checkpoints import checkpoint_store
 from streams.config import Settings
 from streams.detection import DetectionService
 from streams.llm_metrics import LlmMetrics
-from streams.metrics import METRIC_SERIES_DROPPED, REGISTRY
+from streams.metrics import METRIC_SERIES_DROPPED, REGISTRY, initialize_anomalies
 from streams.otlp_agent import add_otlp_conversion
 from streams.signal_metrics import SignalMetrics
 from streams.topics import ensure_topics
@@ -35,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     app, topics = build_app(settings)
     if role in ("all", "detect"):
+        initialize_anomalies(emitted_signals(settings.detectors))
         llm = LlmMetrics(REGISTRY, settings.detectors.stages, dropped=METRIC_SERIES_DROPPED)
         signals = SignalMetrics(REGISTRY, settings.detectors.episode.fire_score, dropped=METRIC_SERIES_DROPPED)
         add_detection(app, topics, DetectionService(settings, checkpoint_store(settings), llm=llm, signals=signals),
