@@ -71,7 +71,7 @@ def test_simulate_cli_writes_events_and_manifest(tmp_path, capsys):
 
 
 def test_incident_spec_errors_name_the_problem():
-    with pytest.raises(ValueError, match="bad duration"):
+    with pytest.raises(ValueError, match="invalid duration .soon.: expected <number><unit>"):
         parse_incident("latency_spike@soon+5m")
     with pytest.raises(ValueError, match="KIND@START"):
         parse_incident("latency_spike")

@@ -79,6 +79,16 @@ def test_kafka_unreachable_is_one_line_not_a_flush_timeout(capsys, monkeypatch, 
                               "INFERWATCH_KAFKA_BOOTSTRAP")
 
 
+def test_produce_checks_the_cluster_then_sends(capsys, monkeypatch, tmp_path, kafka_bootstrap, new_topic):
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event.id": "e1", "service.name": "a"}\n{"event.id": "e2", "service.name": "b"}\n')
+    monkeypatch.setenv("INFERWATCH_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("INFERWATCH_CONFIG", str(tmp_path / "config.yaml"))
+    (tmp_path / "config.yaml").write_text(f"kafka:\n  telemetry_topic: {new_topic('cli')}\n")
+    code, _, err = run_cli(capsys, "produce", str(events), "--batch-size", "1")
+    assert (code, err) == (0, "sent=2 messages sampled_out=0 skipped_lines=0\n")
+
+
 def test_a_bug_is_one_line_with_exit_3_and_the_traceback_under_debug(capsys, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
