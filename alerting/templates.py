@@ -126,10 +126,14 @@ def unit_of(view: AlertView) -> str:
     >>> unit_of(v), unit_of(replace(v, signal="error.rate")), unit_of(replace(v, details={"unit": "calls/s"}))
     ('s', '%', 'calls/s')
     """
-    unit = view.details.get("unit")
-    if isinstance(unit, str) and unit:
-        return redact(unit)
-    return next((u for pattern, u in SIGNAL_UNITS if pattern.fullmatch(view.signal)), "")
+    return unit_for(view.signal, view.details.get("unit"))
+
+
+def unit_for(signal: str, record_unit: Any = None) -> str:
+    """The unit of a signal's values: the record's own ``unit`` if it has one, else ``SIGNAL_UNITS``."""
+    if isinstance(record_unit, str) and record_unit:
+        return redact(record_unit)
+    return next((u for pattern, u in SIGNAL_UNITS if pattern.fullmatch(signal)), "")
 
 
 def with_unit(value: Any, unit: str) -> str:
@@ -394,3 +398,92 @@ def _example_view(**fields: Any) -> AlertView:
                                 count=1, opened_at=0.0, acked_by="", resolved_by="", flapping=False,
                                 dedup_key="inferwatch/fp1/1", runbook=None)
     return AlertView(**{**base, **fields})
+
+
+# ------------------------------------------------------------------------------------------------------ email
+
+EMAIL_SUBJECT = "[{state}] {header}"
+EMAIL_EVENT_LINE = {"firing": "Paged.", "escalated": "Escalated to level {level}: nobody acknowledged in time.",
+                    "acknowledged": "Acknowledged by {actor}.", "refired": "Fired again: the acknowledgement expired.",
+                    "resolved": "Resolved by {actor}."}
+
+
+def email_subject(view: AlertView) -> str:
+    """``[FIRING] CRITICAL: LLM latency is high · checkout``; one line (a header cannot be split by record text)."""
+    return EMAIL_SUBJECT.format(state=view.state.upper(), header=header(view))
+
+
+def email_text(view: AlertView, event: str, actor: str, links: PageLinks = PageLinks()) -> str:
+    """The plain-text body: what happened, seen vs expected, stages, contributors, series, traces, runbook, links."""
+    unit = unit_of(view)
+    lines = [EMAIL_EVENT_LINE.get(event, event).format(level=view.level, actor=redact(actor)), "",
+             summary(view), "",
+             f"Seen:     {with_unit(view.value, unit)}", f"Expected: {with_unit(view.expected, unit)}",
+             f"Score:    {fmt_number(view.score)}", f"Since:    {started_at(view)}",
+             f"Signal:   {redact(view.signal)} ({redact(view.kind)}, {redact(view.detector)})"]
+    if len(unit) > MAX_INLINE_UNIT:
+        lines.append(f"Unit:     {unit}")
+    for name, found in (("Where the time went (window vs baseline)", stage_lines(view)),
+                        ("Contributors (in the window, vs expected)", contributor_lines(view))):
+        if found:
+            lines += ["", name] + [f"  - {line}" for line in found]
+    lines += ["", "Series"] + [f"  {redact(k)} = {redact(v)}" for k, v in list(view.labels.items())[:MAX_LABELS]]
+    if view.exemplars:
+        lines += ["", "Traces"] + [f"  {links.trace(e) or redact(e)}" for e in view.exemplars[:MAX_EXEMPLARS]]
+    if view.runbook:
+        lines += ["", f"Runbook: {redact(view.runbook.title)} ({view.runbook.url})"]
+        lines += [f"  {i}. {redact(s)}" for i, s in enumerate(view.runbook.first_steps[:MAX_STEPS], 1)]
+    console = links.alert(view)
+    if console:
+        lines += ["", f"Acknowledge, resolve or silence: {console}"]
+    lines += ["", f"fingerprint {view.fingerprint}, episode {view.episode}"]
+    return "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------------------------------- Alertmanager webhook
+
+#: Alertmanager's "zero" endsAt of a firing alert
+AM_ZERO_TIME = "0001-01-01T00:00:00Z"
+_LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def label_name(key: Any) -> str:
+    """A Prometheus label name (what Alertmanager receivers expect): ``service.name`` -> ``service_name``.
+
+    >>> label_name("service.name"), label_name("9lives")
+    ('service_name', '_9lives')
+    """
+    name = _LABEL_NAME.sub("_", redact(key)) or "_"
+    return f"_{name}" if name[0].isdigit() else name
+
+
+def alertmanager_webhook(view: AlertView, event: str, receiver: str, links: PageLinks = PageLinks(),
+                         now: float = 0.0) -> dict[str, Any]:
+    """Alertmanager's webhook JSON (version 4) for one alert, so receivers written for Alertmanager work unchanged;
+    a resolved alert ends ``now``.
+
+    >>> body = alertmanager_webhook(_example_view(), "firing", "ops")
+    >>> body["version"], body["status"], body["alerts"][0]["labels"]["alertname"], body["alerts"][0]["endsAt"]
+    ('4', 'firing', 'gen_ai.client.operation.duration', '0001-01-01T00:00:00Z')
+    """
+    status = "resolved" if event == "resolved" else "firing"
+    unit = unit_of(view)
+    labels = {label_name(k): redact(v) for k, v in view.labels.items()}
+    labels.update(alertname=redact(view.runbook.id if view.runbook else view.signal), severity=redact(view.severity),
+                  kind=redact(view.kind), signal=redact(view.signal), detector=redact(view.detector))
+    annotations = {"summary": header(view), "description": summary(view), "value": with_unit(view.value, unit),
+                   "expected": with_unit(view.expected, unit), "inferwatch_event": event}
+    if view.runbook and is_web_url(view.runbook.url):
+        annotations["runbook_url"] = view.runbook.url
+    for name, found in (("stages", stage_lines(view)), ("contributors", contributor_lines(view))):
+        if found:
+            annotations[name] = "; ".join(found)
+    if view.exemplars:
+        annotations["traces"] = " ".join(links.trace(e) or redact(e) for e in view.exemplars[:MAX_EXEMPLARS])
+    ends_at = rfc3339(now) if status == "resolved" else AM_ZERO_TIME
+    alert = {"status": status, "labels": labels, "annotations": annotations, "startsAt": rfc3339(view.opened_at),
+             "endsAt": ends_at, "generatorURL": links.alert(view), "fingerprint": view.fingerprint}
+    return {"version": "4", "groupKey": f'{{}}:{{fingerprint="{view.fingerprint}"}}', "truncatedAlerts": 0,
+            "status": status, "receiver": redact(receiver), "groupLabels": {"alertname": labels["alertname"]},
+            "commonLabels": labels, "commonAnnotations": annotations,
+            "externalURL": links.console_url.rstrip("/"), "alerts": [alert]}

@@ -26,6 +26,7 @@ from detectors.engine import DetectionEngine
 from streams.otlp.convert import OtlpConverter
 from streams.otlp.decode import NotOtlp, request_from_json
 from streams.pipeline import NS, TelemetryPipeline
+from streams.report import ReportRecorder, write_report
 from streams.republish import batches_by_service
 from streams.schema import Rejection
 
@@ -42,6 +43,10 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--config", default=argparse.SUPPRESS, help="YAML config file")
     parser.add_argument("--flush", action="store_true", help="close the open buckets at the end of the file")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--report", metavar="HTML", help="also write a self-contained HTML backtest report "
+                                                         "(docs/replay-report.md)")
+    parser.add_argument("--manifest", help="with --report: the incident manifest of `inferwatch simulate`, to mark "
+                                           "and score the injected incidents")
     parser.set_defaults(run=run)
 
 
@@ -55,8 +60,9 @@ class Details:
 
 
 def replay(lines, settings, out, flush: bool = False, progress=None,
-           details: Details | None = None) -> tuple[Counter, int, int]:
-    """Feed raw lines through the pipeline, write records to ``out``; returns (counts, events, rejected)."""
+           details: Details | None = None, report: ReportRecorder | None = None) -> tuple[Counter, int, int]:
+    """Feed raw lines through the pipeline, write records to ``out``; returns (counts, events, rejected).
+    ``report`` (streams.report) sees every record and each closed bucket's detector state."""
     details = details if details is not None else Details()
     pipeline = TelemetryPipeline(DetectionEngine(settings.detectors), settings.kafka.max_message_bytes,
                                  ingest=settings.ingest)
@@ -72,11 +78,15 @@ def replay(lines, settings, out, flush: bool = False, progress=None,
         for record in records:
             counts[(record["kind"], record["signal"], record["status"])] += 1
             out.write(orjson.dumps(record) + b"\n")
+        if report is not None:
+            report.add_records(records)
 
     def handle(raw: bytes, line_no: int) -> None:
         nonlocal events, rejected
         outcome = pipeline.handle(raw)
         emit(outcome.anomalies)
+        if report is not None:
+            report.observe(pipeline)
         note(outcome.rejections, line_no)
         before = events
         events += outcome.events
@@ -125,9 +135,13 @@ def run(args, settings) -> int:
             print(f"replay: {events} events, {events / (time.perf_counter() - started):,.0f}/s", file=sys.stderr)
 
     details = Details()
+    report = ReportRecorder.for_settings(settings.detectors) if args.report else None
     with source:
-        counts, events, rejected = replay(source, settings, sys.stdout.buffer, args.flush, progress, details)
+        counts, events, rejected = replay(source, settings, sys.stdout.buffer, args.flush, progress, details, report)
     sys.stdout.flush()
+    if report is not None:
+        write_report(args.report, report, args.manifest, args.events)
+        print(f"replay: report written to {args.report}", file=sys.stderr)
     elapsed = time.perf_counter() - started
     print(f"replay: {events} events ({rejected} rejected) in {elapsed:.1f}s = {events / elapsed:,.0f} events/s; "
           f"{sum(c for (_, _, status), c in counts.items() if status == 'firing')} firing records", file=sys.stderr)

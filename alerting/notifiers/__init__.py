@@ -11,12 +11,15 @@ from typing import Callable
 from alerting.config import AlertingSettings, TargetSettings
 from alerting.notifiers.base import Notification, Notifier, NotifierError, Thread
 from alerting.notifiers.console import ConsoleNotifier
+from alerting.notifiers.email import EmailNotifier
 from alerting.notifiers.memory import InMemoryNotifier
 from alerting.notifiers.pagerduty_events import PagerDutyNotifier
 from alerting.notifiers.slack import SlackNotifier
+from alerting.notifiers.webhook import WebhookNotifier
 
 __all__ = ["NOTIFIERS", "THREADED", "Notification", "Notifier", "NotifierError", "Thread", "ConsoleNotifier",
-           "InMemoryNotifier", "PagerDutyNotifier", "SlackNotifier", "build_notifier", "build_notifiers"]
+           "InMemoryNotifier", "PagerDutyNotifier", "SlackNotifier", "EmailNotifier", "WebhookNotifier",
+           "build_notifier", "build_notifiers"]
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ NOTIFIERS: dict[str, Callable[[str, TargetSettings, AlertingSettings], Notifier]
     "slack": lambda name, t, s: SlackNotifier.from_settings(t, s),
     "pagerduty": lambda name, t, s: PagerDutyNotifier.from_settings(t, s),
     "console": lambda name, t, s: ConsoleNotifier(name, s.outbox_path),
+    "email": lambda name, t, s: EmailNotifier.from_settings(t, s),
+    "webhook": WebhookNotifier.from_settings,
 }
 
 #: target types whose messages have threads: related alerts can share one (alerting.grouping)
@@ -34,6 +39,7 @@ THREADED: frozenset[str] = frozenset({"slack"})
 _HAS_CREDENTIALS: dict[str, Callable[[TargetSettings, AlertingSettings], bool]] = {
     "slack": lambda t, s: bool(s.slack.token and t.channel),
     "pagerduty": lambda t, s: bool(t.routing_key or s.pagerduty.routing_key),
+    "email": lambda t, s: bool(s.email.host),
 }
 
 

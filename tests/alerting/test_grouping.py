@@ -43,9 +43,10 @@ def test_related_alerts_share_the_first_alerts_thread(make_service, fake_slack):
 
     top = fake_slack.top_level(CHANNEL)
     assert len(top) == 2 and top[0]["ts"] == first["ts"]  # checkout's thread + search's own message
-    assert headers(top) == ["WARNING: gen_ai.client.operation.duration (threshold)"] * 2
+    assert headers(top) == ["WARNING: LLM call latency above its baseline · checkout",
+                            "WARNING: LLM call latency above its baseline · search"]
     [errors] = fake_slack.replies(CHANNEL, first["ts"])
-    assert headers([errors]) == ["WARNING: error.rate (rate)"]  # the full alert message, with its buttons
+    assert headers([errors]) == ["WARNING: LLM call error rate burst · checkout"]  # the full alert message, with its buttons
     assert [b["type"] for b in errors["blocks"]].count("actions") == 1 and not errors["reply_broadcast"]
     [entry] = service.outbox.entries("fp-errors")
     assert entry.ref == {"channel": CHANNEL, "ts": errors["ts"], "thread_ts": first["ts"]}
@@ -56,7 +57,7 @@ def test_related_alerts_share_the_first_alerts_thread(make_service, fake_slack):
     assert fake_slack.calls("chat.update")[-1]["ts"] == errors["ts"]
     assert "acknowledged by slack:U42" in json.dumps(fake_slack.replies(CHANNEL, first["ts"])[0]["blocks"])
     assert [r["text"] for r in fake_slack.replies(CHANNEL, first["ts"])[1:]] == [
-        "*WARNING: error.rate (rate)*: Acknowledged by slack:U42."]
+        "*WARNING: LLM call error rate burst · checkout*: Acknowledged by slack:U42."]
     assert len(fake_slack.top_level(CHANNEL)) == 2
 
 
