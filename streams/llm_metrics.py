@@ -143,7 +143,7 @@ class LlmMetrics:
         self.tenants = TopK(top_tenants)
         self._series: dict[tuple, _Series] = {}
         self._error_types: set[str] = set()
-        self._tenant_labels: dict[str, str] = {}
+        self._tenant_children: dict[str, tuple[Counter, Counter, Counter]] = {}
 
     def observe(self, event: dict) -> None:
         if event.get("event.kind", "llm_call") != "llm_call":
@@ -198,13 +198,17 @@ class LlmMetrics:
 
     def _tenant(self, tenant: object, tokens_in: int | None, tokens_out: int | None, cost: float | None) -> None:
         name = self.tenants.label(str(tenant))
-        if name != OTHER:
-            name = self._tenant_labels.get(name) or self._tenant_labels.setdefault(name, label_value(name))
-            if len(self._tenant_labels) > 4 * self.tenants.capacity:
-                self._tenant_labels.clear()
+        children = self._tenant_children.get(name)
+        if children is None:
+            if len(self._tenant_children) > 4 * self.tenants.capacity:  # the cache is bounded too
+                self._tenant_children.clear()
+            value = name if name == OTHER else label_value(name)
+            children = self._tenant_children[name] = (self.tenant_tokens.labels(value, "input"),
+                                                      self.tenant_tokens.labels(value, "output"),
+                                                      self.tenant_cost.labels(value))
         if tokens_in:
-            self.tenant_tokens.labels(name, "input").inc(tokens_in)
+            children[0].inc(tokens_in)
         if tokens_out:
-            self.tenant_tokens.labels(name, "output").inc(tokens_out)
+            children[1].inc(tokens_out)
         if cost:
-            self.tenant_cost.labels(name).inc(cost)
+            children[2].inc(cost)
