@@ -28,6 +28,7 @@ True
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Iterator
 
 import orjson
@@ -50,8 +51,10 @@ def by_service_topic(telemetry_topic: str) -> str:
     return telemetry_topic + BY_SERVICE_SUFFIX
 
 
+@functools.lru_cache(maxsize=4096)
 def partition_for(key: bytes, partitions: int) -> int:
-    """Kafka's default partition of a keyed message (Java client, aiokafka, librdkafka ``murmur2_random``)."""
+    """Kafka's default partition of a keyed message (Java client, aiokafka, librdkafka ``murmur2_random``);
+    remembered per key, as aiokafka's murmur2 is pure Python (tens of microseconds) and keys here are services."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 

@@ -75,6 +75,7 @@ def firing_view(records: list[dict], until_ns: int) -> list[tuple]:
                   for r in records if r["time_unix_nano"] <= until_ns)
 
 
+@pytest.mark.timeout(1200)  # 24 windows, each consumed (and its offsets committed) before the next is produced
 def test_two_workers_on_four_partitions_give_replays_records(tmp_path, pipeline_config, workers):
     config = yaml.safe_load(pipeline_config.read_text())
     config["kafka"]["partitions"] = PARTITIONS
@@ -110,7 +111,7 @@ def test_two_workers_on_four_partitions_give_replays_records(tmp_path, pipeline_
         producer.flush(30)
         deadline = time.monotonic() + 120
         while committed_total(kafka.bootstrap, kafka.group_id, kafka.telemetry_topic, PARTITIONS) < produced:
-            assert time.monotonic() < deadline, f"window {window} was not consumed"
+            assert time.monotonic() < deadline, f"window {window} of {len(windows)} was not consumed"
             time.sleep(0.2)
 
     last_ns = events[-1]["time_unix_nano"]
