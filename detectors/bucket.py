@@ -191,9 +191,10 @@ class Bucket(CallBucket):
         self.ttfc_log = self.input_chars_log = 0.0
 
     def compact(self) -> None:
-        """Also drop mixes, outcomes and embeddings: the long window needs stage sums and variants besides counts."""
+        """Also drop mixes, outcomes and embeddings: the long window needs stage sums, variants and evaluation tallies
+        (a thin series' means reach back into it) besides counts."""
         super().compact()
-        self.outcomes = self.flag_ids = self.evals = self.categories = ()
+        self.outcomes = self.flag_ids = self.categories = ()
         self.embedding_n, self.embedding_sum = 0, None
 
     def add(self, event: dict, exemplars: int) -> None:

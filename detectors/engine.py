@@ -202,11 +202,15 @@ class DetectionEngine:
         return records
 
     def _firing(self) -> frozenset:
-        """``(service.name, signal name)`` of every open episode on a primary series. An extra series (a tenant, a
-        route) opens no episode on a signal its service is already firing on: that record covers it (and names the
-        top tenants and routes in ``contributors``), so one slow model does not page once per tenant."""
+        """``(service.name, signal name)`` of every episode on a primary series that is open or resolved within
+        ``extra_series_defer_s``. An extra series (a tenant, a route) opens no episode on a signal its service is
+        firing on, or fired on lately: that record covers it (and names the top tenants and routes in
+        ``contributors``), so one slow model does not page once per tenant, and the thin tenants of a deploy's service,
+        whose longer windows see the same shift minutes later, do not page after the service has learned it."""
+        since = self._watermark_ns - int(self.settings.extra_series_defer_s * NS)
         return frozenset((series.labels.get("service.name"), name) for key, series in self._series.items()
-                         if key[0] == 0 for name, episode in series.episodes.items() if episode.active)
+                         if key[0] == 0 for name, episode in series.episodes.items()
+                         if episode.active or episode.emitted_ns >= since > 0)
 
     def checkpoint(self) -> int:
         """Save the state of every series changed since the last checkpoint; returns how many were saved.
