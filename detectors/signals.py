@@ -11,6 +11,8 @@ import math
 from operator import attrgetter
 from typing import Any, Callable, Protocol
 
+from scipy.special import erfinv
+
 from detectors.adaptive_threshold import AdaptiveThreshold
 from detectors.adwin_drift import AdwinDrift
 from detectors.category_mix import CategoryMixDrift
@@ -49,6 +51,13 @@ class Signal(Protocol):
 
     def describe(self, x: Any, detector: Detector, ring: list[Bucket]) -> dict:
         """Record fields: value, expected, exemplars and extras; ``labels`` here are added to the series labels."""
+
+
+def innermost(detector: Detector) -> Detector:
+    """The detector inside its wrappers (``WarmUp``, ``LearnIfNormal`` keep the wrapped one in ``detector``)."""
+    while hasattr(detector, "detector"):
+        detector = detector.detector
+    return detector
 
 
 def guarded(detector: Detector, settings: DetectorSettings, rebase_log: bool = False) -> Detector:
@@ -105,6 +114,8 @@ class MeanThreshold:
         self.count, self.total, self.inverse, self.min_std, self.exemplars = count, total, inverse, min_std, exemplars
         self.min_count = min_count
         self.confirm = settings.episode.confirm_buckets
+        #: the z-score at which a window fires (``normal_score(z) == fire_score``): the band's half-width in stds
+        self._z = math.sqrt(2.0) * float(erfinv(settings.episode.fire_score))
 
     def make_detector(self) -> Detector:
         return guarded(AdaptiveThreshold(self.side, self.settings.baseline.half_life_buckets, self.min_std),
@@ -122,11 +133,23 @@ class MeanThreshold:
             total += self.total(b)
         return total / n if n >= self.min_count else None
 
+    def baseline(self, detector: Detector) -> tuple[float, float, float] | None:
+        """``(expected, band_lower, band_upper)`` in the event's units: a window mean outside the band scores at
+        least ``episode.fire_score`` (on the problem side). None before the baseline has learned anything."""
+        inner = innermost(detector)
+        if not inner.stats.n:
+            return None
+        mean, spread = inner.stats.mean, self._z * inner.std()
+        return self.inverse(mean), self.inverse(mean - spread), self.inverse(mean + spread)
+
     def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
         window = _window(ring, self.settings)
         out = {"value": round(self.inverse(value), 6), "expected": round(self.inverse(expected), 6),
                "exemplars": [i for b in window for i in self.exemplars(b)][: self.settings.exemplars]}
+        baseline = self.baseline(detector)
+        if baseline is not None:
+            out["band"] = [round(baseline[1], 6), round(baseline[2], 6)]
         if self.name == "latency" and isinstance(window[-1], Bucket):  # extra series sum no stages (CallBucket)
             stages = self._stage_shift(window, _reference(ring, self.settings))
             if stages:

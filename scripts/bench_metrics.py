@@ -30,7 +30,7 @@ def run(messages: list[bytes], metered: bool, settings: Settings) -> float:
     if metered:
         registry = CollectorRegistry()
         llm = LlmMetrics(registry, settings.detectors.stages)
-        signals = SignalMetrics(registry, settings.detectors.episode.fire_score)
+        signals = SignalMetrics(registry)
     service = DetectionService(settings, store=None, llm=llm, signals=signals)
     started = last_export = time.process_time()
     for raw in messages:

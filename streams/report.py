@@ -56,7 +56,7 @@ class ReportRecorder:
 
     @classmethod
     def for_settings(cls, settings: DetectorSettings) -> "ReportRecorder":
-        gauges = SignalMetrics(CollectorRegistry(), fire_score=settings.episode.fire_score)
+        gauges = SignalMetrics(CollectorRegistry())
         return cls(int(settings.bucket_s * NS), int(settings.allowed_lateness_s * NS), gauges._judge)
 
     @classmethod

@@ -24,7 +24,7 @@ units (the log of latency, tokens, cost), mapped back to the event's units, with
 ...         "gen_ai.request.model": "m", "gen_ai.client.operation.duration": 1.0 + (i % 7) / 70,
 ...         "time_unix_nano": i * 10**9})
 >>> registry = CollectorRegistry()
->>> gauges = SignalMetrics(registry, fire_score=0.9999)
+>>> gauges = SignalMetrics(registry)
 >>> gauges.update([engine])
 1
 >>> labels = {"service": "chat", "provider": "openai", "model": "m", "environment": "", "signal": "latency",
@@ -41,7 +41,6 @@ from typing import Any, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
-from scipy.special import erfinv
 
 from streams.llm_metrics import DEFAULT_MAX_SERIES, SERIES_LABELS, label_value
 
@@ -56,13 +55,6 @@ GAUGES = {
 }
 
 
-def _innermost(detector: Any) -> Any:
-    """The detector inside its wrappers (``WarmUp``, ``LearnIfNormal`` keep the wrapped one in ``detector``)."""
-    while hasattr(detector, "detector"):
-        detector = detector.detector
-    return detector
-
-
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and \
         math.isfinite(value) else None
@@ -71,9 +63,8 @@ def _number(value: Any) -> float | None:
 class SignalMetrics:
     """A collector on ``registry`` serving the snapshot ``update`` takes of a set of engines."""
 
-    def __init__(self, registry: CollectorRegistry, fire_score: float, max_series: int = DEFAULT_MAX_SERIES,
+    def __init__(self, registry: CollectorRegistry, max_series: int = DEFAULT_MAX_SERIES,
                  dropped: Counter | None = None) -> None:
-        self.z = math.sqrt(2.0) * float(erfinv(fire_score))
         self.max_series = max_series
         self.dropped = dropped
         self._rows: list[tuple[tuple[str, ...], dict[str, float]]] = []
@@ -107,13 +98,11 @@ class SignalMetrics:
         if detector is None or not series.ring:
             return {}
         numbers: dict[str, float | None] = {}
-        inner = _innermost(detector)
-        inverse = getattr(signal, "inverse", None)
-        if inverse is not None and hasattr(inner, "std") and getattr(inner.stats, "n", 0):
+        baseline = getattr(signal, "baseline", None)
+        learned = baseline(detector) if baseline is not None else None
+        if learned is not None:
             # an adaptive threshold's baseline and band stand without a window, e.g. while traffic has stopped
-            mean, spread = inner.stats.mean, self.z * inner.std()
-            numbers = {"expected": inverse(mean), "band_lower": inverse(mean - spread),
-                       "band_upper": inverse(mean + spread)}
+            numbers = dict(zip(("expected", "band_lower", "band_upper"), learned))
         x = signal.observe(series.ring)
         if x is not None:
             described = signal.describe(x, detector, series.ring)

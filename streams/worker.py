@@ -38,7 +38,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
     if role in ("all", "detect"):
         initialize_anomalies(emitted_signals(settings.detectors))
         llm = LlmMetrics(REGISTRY, settings.detectors.stages, dropped=METRIC_SERIES_DROPPED)
-        signals = SignalMetrics(REGISTRY, settings.detectors.episode.fire_score, dropped=METRIC_SERIES_DROPPED)
+        signals = SignalMetrics(REGISTRY, dropped=METRIC_SERIES_DROPPED)
         add_detection(app, topics, DetectionService(settings, checkpoint_store(settings), llm=llm, signals=signals),
                       settings)
         add_otlp_conversion(app, topics, settings)

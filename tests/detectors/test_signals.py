@@ -35,6 +35,9 @@ def test_a_slow_retrieval_stage_fires_its_own_threshold(retrieval_records):
     assert 0 < (stage[0]["time_unix_nano"] - START_NS) / NS - RETRIEVAL.start_s < 120
     assert 1.5 < stage[0]["value"] / stage[0]["expected"] < 3.5  # tripled, in part of the window so far
     assert len(stage[0]["exemplars"]) == 3
+    # the band the baseline fires outside, in seconds: the slow window is above it, the baseline inside it
+    low, high = stage[0]["band"]
+    assert low < stage[0]["expected"] < high < stage[0]["value"]
 
 
 def test_the_slow_stage_is_seen_where_the_whole_call_latency_is_not(retrieval_records):
