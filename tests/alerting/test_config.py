@@ -9,7 +9,7 @@ import yaml
 
 from streams.config import ConfigError, load_settings, settings_from_mapping
 
-DOC = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "alerting.md"
 
 
 def test_secrets_and_endpoints_come_from_the_environment():
@@ -34,8 +34,8 @@ def test_the_documented_routing_example_loads():
     assert (s.grouping.by, s.grouping.window_s) == (["service.name", "gen_ai.request.model"], 300)
 
 
-def test_the_configuration_example_of_the_alerting_readme_loads():
-    [example] = re.findall(r"```yaml\n(alerting:.*?)```", DOC.read_text(), re.S)
+def test_the_routing_example_of_the_alerting_page_loads():
+    [example] = [b for b in re.findall(r"```yaml\n(alerting:.*?)```", DOC.read_text(), re.S) if "routes:" in b]
     s = settings_from_mapping(yaml.safe_load(example)).alerting
     assert s.targets["leads-slack"].user_group == "S0LEADS1"
     assert (s.grouping.by, s.grouping.window_s) == (["service.name"], 600)

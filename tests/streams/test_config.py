@@ -17,7 +17,7 @@ from streams.config import ENV_OVERRIDES, RANGE_CHECKS, ConfigError, Settings, f
 from streams.config_schema import JSON_SCHEMA_BOUNDS, as_plain, json_schema, with_reference
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA, CONFIG_DOC, README = ROOT / "docs/config.schema.json", ROOT / "docs/configuration.md", ROOT / "README.md"
+SCHEMA, CONFIG_DOC = ROOT / "docs/config.schema.json", ROOT / "docs/configuration.md"
 
 
 def write(tmp_path, text: str):
@@ -232,9 +232,9 @@ def test_the_reference_lists_every_key_and_every_environment_variable():
 
 
 def config_examples():
-    """The YAML blocks of the docs that are inferwatch config files (their top-level keys are config sections)."""
+    """The YAML blocks of the docs pages that are inferwatch config files (their top-level keys are config sections)."""
     sections = {f.name for f in dataclasses.fields(Settings)}
-    for doc in (CONFIG_DOC, README):
+    for doc in sorted((ROOT / "docs").glob("*.md")):
         for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S):
             data = yaml.safe_load(block)
             if isinstance(data, dict) and data and set(data) <= sections:
