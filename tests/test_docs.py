@@ -100,7 +100,7 @@ def test_every_docs_page_is_in_the_index():
 def test_the_readme_links_the_docs_index_and_stays_short():
     readme = ROOT / "README.md"
     assert "docs/README.md" in relative_links(readme)
-    assert len(readme.read_text().splitlines()) <= 120, "README.md is the one-or-two-screen overview; topics go to docs/"
+    assert len(readme.read_text().splitlines()) <= 120, "README.md is a one-or-two-screen overview; topics go to docs/"
     assert "`pdpyras`, its predecessor, is deprecated" in readme.read_text()
 
 
