@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from alerting.matchers import match_labels
+from detectors.contract import DEFAULT_SEVERITY  # the record contract: a leaf module, imports no detector
 
 State = Literal["pending", "firing", "acknowledged", "resolved"]
 ACTIVE_STATES = ("pending", "firing", "acknowledged")
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 #: record fields an ``AlertView`` carries in ``details`` for the page (alerting.templates)
 DETAIL_FIELDS = ("unit", "stages", "contributors", "time_unix_nano")
 
@@ -71,7 +71,7 @@ class Alert:
             fingerprint=alert["fingerprint"],
             state=alert["state"],  # type: ignore[arg-type]
             episode=int(alert.get("episode", 0)),
-            severity=alert.get("severity", "warning"),
+            severity=alert.get("severity", DEFAULT_SEVERITY),
             opened_at=float(alert.get("opened_at", 0)),
             record=json.loads(seen.get("record") or "{}"),
             last_seen=float(seen.get("last_seen", 0)),

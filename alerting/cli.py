@@ -24,7 +24,8 @@ from alerting.matchers import (Matcher, match_labels, matcher_spec, matches, par
 from alerting.redact import redact
 from alerting.service import AlertingService
 from alerting.slack_actions import make_server
-from detectors.durations import parse_duration, positive_duration  # a leaf module: imports no detector
+from detectors.contract import DEFAULT_SEVERITY, SEVERITIES  # leaf modules: they import no detector
+from detectors.durations import parse_duration, positive_duration
 
 TEST_DETECTOR = "inferwatch-alerts-test"
 TEST_POLICY = "__alerts_test__"
@@ -94,8 +95,8 @@ class AlertsCommand:
             p.set_defaults(run=fn)
         p = sub.add_parser("test", help="send a synthetic alert through the whole pipeline, then resolve it")
         p.add_argument("--target", action="append", default=[], help="page these targets (default: the routing)")
-        p.add_argument("--severity", choices=("info", "warning", "critical"), default="warning",
-                       help="severity of the synthetic alert (default warning)")
+        p.add_argument("--severity", choices=SEVERITIES, default=DEFAULT_SEVERITY,
+                       help=f"severity of the synthetic alert (default {DEFAULT_SEVERITY})")
         p.add_argument("--label", action="append", type=parse_label, default=[], help="extra series label k=v")
         p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for deliveries (default 30)")
         p.add_argument("--by", help="who (default: your user name)")

@@ -24,17 +24,18 @@ import math
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
-from alerting.alert import SEVERITY_RANK, Alert
+from alerting.alert import Alert
 from alerting.config import GroupingSettings
 from alerting.outbox import Outbox, OutboxEntry
 from alerting.store import AlertStore
+from detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
 
 # KEYS: the entry being delivered, the group; returns {parent entry key or '', '1' to broadcast else '0'}
 PLACE_LUA = """
 local entry, group = KEYS[1], KEYS[2]
 local key, now, window, fp, episode, rank, alert_prefix, outbox_prefix, ttl =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
-local ranks = {info = 0, warning = 1, critical = 2}
+local ranks, default_rank = cjson.decode(ARGV[10]), tonumber(ARGV[11])  -- the severity scale (detectors.contract)
 local decided = redis.call('HMGET', entry, 'thread', 'broadcast')
 if decided[1] then return {decided[1], decided[2]} end
 local g = redis.call('HMGET', group, 'key', 'at', 'fingerprint', 'episode')
@@ -43,7 +44,7 @@ if g[1] and g[1] ~= key and now - tonumber(g[2]) <= window then
   local status = redis.call('HGET', outbox_prefix .. g[1], 'status')
   if parent[1] and parent[1] ~= 'resolved' and parent[2] == g[4] and status
      and status ~= 'failed' and status ~= 'skipped' then
-    local broadcast = rank > (ranks[parent[3]] or 1) and '1' or '0'
+    local broadcast = rank > (ranks[parent[3]] or default_rank) and '1' or '0'
     redis.call('HSET', entry, 'thread', g[1], 'broadcast', broadcast)
     return {g[1], broadcast}
   end
@@ -92,8 +93,8 @@ class ThreadGroups:
         parent, broadcast = self._place(
             keys=[self.outbox.prefix + entry.key, self.store.key("group", f"{entry.target}:{group}")],
             args=[entry.key, repr(now), repr(self.settings.window_s), entry.fingerprint, entry.episode,
-                  SEVERITY_RANK.get(alert.severity, 1), self.store.per_alert_prefix("alert"), self.outbox.prefix,
-                  max(1, math.ceil(self.settings.window_s))])
+                  severity_rank(alert.severity), self.store.per_alert_prefix("alert"), self.outbox.prefix,
+                  max(1, math.ceil(self.settings.window_s)), SEVERITY_RANKS_JSON, severity_rank(DEFAULT_SEVERITY)])
         parent = parent.decode() if isinstance(parent, bytes) else parent
         return Placement(parent, broadcast in (b"1", "1")) if parent else None
 

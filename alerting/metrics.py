@@ -24,11 +24,11 @@ from typing import Any, Callable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from alerting.alert import ACTIVE_STATES
+from detectors.contract import SEVERITIES  # the record contract (a leaf module)
+
 log = logging.getLogger(__name__)
 
-#: the states of an unresolved alert and the severities records carry: every pair is always exported (0 included)
-ACTIVE_STATES = ("pending", "firing", "acknowledged")
-SEVERITIES = ("info", "warning", "critical")
 #: seconds from an alert's episode opening to its first page delivered
 FIRST_PAGE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 
@@ -64,6 +64,7 @@ class _ActiveAlerts:
         except Exception as exc:  # the store unreachable: no sample rather than a wrong zero, and the scrape goes on
             log.warning("active alerts not exported: %s: %s", type(exc).__name__, exc)
             return
+        # every (active state, severity) pair is always exported, 0 included
         for pair in sorted({*((s, v) for s in ACTIVE_STATES for v in SEVERITIES), *tally}):
             family.add_metric(list(pair), float(tally.get(pair, 0)))
         yield family

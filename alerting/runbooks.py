@@ -35,6 +35,7 @@ from urllib.parse import quote
 import yaml
 
 from alerting.matchers import Matcher, MatcherError, matches, parse_matchers, specificity
+from detectors.contract import SEVERITIES  # the record contract (a leaf module)
 from detectors.config import DetectorSettings
 from detectors.registry import emitted_signals
 
@@ -45,7 +46,6 @@ DEFAULT_EMITTED: tuple[tuple[str, str], ...] = tuple(emitted_signals(DetectorSet
 REQUIRED_KEYS = ("id", "title", "match", "severity", "owner")
 OPTIONAL_KEYS = ("escalation",)
 REQUIRED_SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation")
-SEVERITIES = ("info", "warning", "critical")
 #: the record fields a runbook is usually written for; ``lint`` checks coverage and ambiguity on them
 COVERAGE_KEYS = ("kind", "signal")
 #: how many diagnosis steps travel with a page, and how long each may be (Slack and PagerDuty show them inline)

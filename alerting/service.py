@@ -27,11 +27,10 @@ from alerting.outbox import Outbox
 from alerting.runbooks import RunbookError, RunbookLibrary
 from alerting.silences import Silence, SilenceStore
 from alerting.store import AlertStore
+from detectors.contract import DEFAULT_SEVERITY, SEVERITIES, STATUSES  # the record contract (a leaf module)
 
 log = logging.getLogger(__name__)
 
-SEVERITIES = ("info", "warning", "critical")
-STATUSES = ("firing", "resolved")
 
 
 class InvalidRecord(ValueError):
@@ -158,7 +157,7 @@ def parse_record(record: Mapping[str, Any]) -> tuple[str, int, str, str]:
     status = record.get("status", "firing")
     if status not in STATUSES:
         raise InvalidRecord(f"status: must be one of {', '.join(STATUSES)}, got {status!r}")
-    severity = record.get("severity", "warning")
+    severity = record.get("severity", DEFAULT_SEVERITY)
     if severity not in SEVERITIES:
         raise InvalidRecord(f"severity: must be one of {', '.join(SEVERITIES)}, got {severity!r}")
     return fp, event_ns, status, severity

@@ -21,6 +21,7 @@ import redis
 
 from alerting.alert import Alert
 from alerting.outbox import Outbox, OutboxEntry
+from detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
 
 INGEST_LUA = """
 local alert, seen, due, active, index, audit, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -29,7 +30,8 @@ local function remember()
   redis.call('RPUSH', history, record)
   redis.call('LTRIM', history, -tonumber(ARGV[8]), -1)
 end
-local rank = {info = 0, warning = 1, critical = 2}
+-- the severity scale (detectors.contract) as ARGV: {name = rank} JSON and the rank of an unknown severity
+local rank, default_rank = cjson.decode(ARGV[9]), tonumber(ARGV[10])
 local watermark = redis.call('HGET', seen, 'watermark')
 if watermark and event_ns <= watermark then return 'duplicate' end
 redis.call('HSET', seen, 'watermark', event_ns)
@@ -73,7 +75,7 @@ if requested and requested ~= '' then
   changed = true
 end
 local current = redis.call('HGET', alert, 'severity')
-if (rank[severity] or 1) > (rank[current] or 1) then
+if (rank[severity] or default_rank) > (rank[current] or default_rank) then
   redis.call('HSET', alert, 'severity', severity)
   changed = true
 end
@@ -137,7 +139,8 @@ class AlertStore:
         keys = [self.key("alert", fp), self.key("seen", fp), self.key("due"), self.key("active"), self.key("index"),
                 self.key("audit", fp), self.key("records", fp)]
         # zero-padded so Lua compares event times exactly as strings (doubles would round nanoseconds)
-        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max, self.history_max]
+        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max, self.history_max,
+                SEVERITY_RANKS_JSON, severity_rank(DEFAULT_SEVERITY)]
         result = self._ingest(keys=keys, args=args)
         return result.decode() if isinstance(result, bytes) else result
 

@@ -41,7 +41,8 @@ from typing import Any, Callable
 from detectors.bucket import CallBucket
 from detectors.cardinality import CAP_KIND, CAP_SIGNAL, SeriesCaps
 from detectors.config import DetectorSettings
-from detectors.episodes import NS, Episode
+from detectors.contract import NS, AnomalyRecord
+from detectors.episodes import Episode
 from detectors.keysets import KeySet
 from detectors.registry import build_key_sets
 from detectors.state import StateStore
@@ -140,7 +141,7 @@ class DetectionEngine:
     def watermark_ns(self) -> int:
         return self._watermark_ns
 
-    def process(self, event: dict) -> list[dict]:
+    def process(self, event: dict) -> list[AnomalyRecord]:
         """Add one validated, normalized event; return the records of the buckets its time closed."""
         t = event["time_unix_nano"]
         records = self.advance(t) if t > self._watermark_ns else []
@@ -179,7 +180,7 @@ class DetectionEngine:
             series.last_seen_ns = t
         self._dirty.add(key)
 
-    def advance(self, watermark_ns: int) -> list[dict]:
+    def advance(self, watermark_ns: int) -> list[AnomalyRecord]:
         """Move event time forward to ``watermark_ns``; close due buckets of every series (silence included)."""
         if watermark_ns <= self._watermark_ns:
             return []
@@ -306,7 +307,7 @@ class DetectionEngine:
         if self._on_count is not None:
             self._on_count(what, n)
 
-    def _cap_record(self, key_set: KeySet, key: tuple, cap: str, t_ns: int) -> dict:
+    def _cap_record(self, key_set: KeySet, key: tuple, cap: str, t_ns: int) -> AnomalyRecord:
         """The one record that says a cap was reached: events of new series of this service (or new services) now
         fold into the overflow series ``key``."""
         if cap == "services":
@@ -334,11 +335,11 @@ class DetectionEngine:
             "peak_score": 1.0,
         }
 
-    def _close(self, series: Series, closable: int, key_set: KeySet, firing: frozenset) -> list[dict]:
+    def _close(self, series: Series, closable: int, key_set: KeySet, firing: frozenset) -> list[AnomalyRecord]:
         if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
             return []
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
-        records: list[dict] = []
+        records: list[AnomalyRecord] = []
         for index in range(start, closable):
             bucket = series.open.pop(index, None) or key_set.silent
             series.ring.append(bucket)
@@ -354,7 +355,7 @@ class DetectionEngine:
         series.next_close = closable
         return records
 
-    def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset) -> list[dict]:
+    def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset) -> list[AnomalyRecord]:
         records = []
         service = series.labels.get("service.name")
         for signal in key_set.signals:
@@ -377,8 +378,8 @@ class DetectionEngine:
         return records
 
     def _record(self, signal, series: Series, episode: Episode, x, detector, score: float, status: str,
-                t_ns: int) -> dict:
-        record = {
+                t_ns: int) -> AnomalyRecord:
+        record: AnomalyRecord = {
             "time_unix_nano": t_ns,
             "kind": signal.kind,
             "signal": signal.signal,

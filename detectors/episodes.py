@@ -12,9 +12,8 @@ when its severity rises or every ``renotify_s`` of event time, and resolves afte
 from __future__ import annotations
 
 from detectors.config import EpisodeSettings
+from detectors.contract import NS, SEVERITY_RANK
 
-NS = 1_000_000_000
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 
 
 class Episode:

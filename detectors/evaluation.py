@@ -23,9 +23,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from detectors.incidents import KINDS, Incident
+from detectors.contract import NS
+from detectors.incidents import INCIDENT_KINDS, Incident
 
-NS = 1_000_000_000
 DEFAULT_GRACE_S = 300.0
 
 
@@ -61,7 +61,7 @@ class Report:
         return round(self.false_alarm_episodes / (self.duration_s / 3600.0), 3) if self.duration_s else 0.0
 
     def median_delay_s(self, sudden_only: bool = True) -> float | None:
-        delays = [r.delay_s for r in self.rows if r.delay_s is not None and (KINDS[r.kind].sudden or not sudden_only)]
+        delays = [r.delay_s for r in self.rows if r.delay_s is not None and (INCIDENT_KINDS[r.kind].sudden or not sudden_only)]
         return statistics.median(delays) if delays else None
 
     def table(self) -> str:
@@ -115,7 +115,7 @@ def evaluate(records: list[dict], incidents: list, duration_s: float, start_ns: 
     rows = []
     for inc, begin, end in spans:
         hits = sorted((r["time_unix_nano"], r["signal"]) for r in records
-                      if r.get("status", "firing") == "firing" and r["signal"] in KINDS[inc.kind].signals
+                      if r.get("status", "firing") == "firing" and r["signal"] in INCIDENT_KINDS[inc.kind].signals
                       and begin <= r["time_unix_nano"] <= end + grace_ns and _names(r, inc.labels))
         rows.append(IncidentResult(inc.kind, dict(inc.labels), inc.start_s, inc.duration_s, bool(hits),
                                    (hits[0][0] - begin) / NS if hits else None, sorted({s for _, s in hits})))
@@ -130,6 +130,6 @@ def evaluate(records: list[dict], incidents: list, duration_s: float, start_ns: 
                     if begin <= t <= end + grace_ns and _agree(inc.labels, first["labels"])]
         if not touching:
             false_alarms.append(first)
-        elif not any(first["signal"] in KINDS[inc.kind].signals for inc in touching):
+        elif not any(first["signal"] in INCIDENT_KINDS[inc.kind].signals for inc in touching):
             side_effects += 1
     return Report(rows, duration_s, len(false_alarms), side_effects, false_alarms)

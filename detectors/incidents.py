@@ -32,7 +32,7 @@ class IncidentKind:
 
 
 LATENCY = "gen_ai.client.operation.duration"
-KINDS: dict[str, IncidentKind] = {
+INCIDENT_KINDS: dict[str, IncidentKind] = {
     "latency_spike": IncidentKind("latency multiplied by magnitude", 3.0, True,
                                   (LATENCY, "gen_ai.response.time_to_first_chunk")),
     "error_burst": IncidentKind("error probability set to magnitude", 0.15, True, ("error.rate",)),
@@ -70,11 +70,11 @@ class Incident:
     magnitude: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            known = ", ".join(sorted(KINDS)[:2] + ["..."])
+        if self.kind not in INCIDENT_KINDS:
+            known = ", ".join(sorted(INCIDENT_KINDS)[:2] + ["..."])
             raise ValueError(f"unknown incident kind {self.kind!r} (known: {known})")
         if self.magnitude is None:
-            object.__setattr__(self, "magnitude", KINDS[self.kind].default_magnitude)
+            object.__setattr__(self, "magnitude", INCIDENT_KINDS[self.kind].default_magnitude)
 
     def matches(self, event: dict) -> bool:
         return all(event.get(k) == v for k, v in self.labels.items())

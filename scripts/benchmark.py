@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detectors.config import DetectorSettings  # noqa: E402
 from detectors.engine import DetectionEngine  # noqa: E402
 from detectors.evaluation import evaluate  # noqa: E402
-from detectors.incidents import KINDS, parse_incident  # noqa: E402
+from detectors.incidents import INCIDENT_KINDS, parse_incident  # noqa: E402
 from detectors.state import InMemoryStateStore  # noqa: E402
 from streams.config import Settings  # noqa: E402
 from streams.replay import replay  # noqa: E402
@@ -164,9 +164,9 @@ def main() -> int:
                 ok &= not missed and median is not None and median < TARGET_DELAY_S
                 ok &= report.false_alarm_episodes_per_hour <= TARGET_FA_INCIDENTS
                 kinds = {r.kind for r in report.rows if r.detected}
-                print(f"\nincident kinds detected: {len(kinds)}/{len(KINDS)}")
+                print(f"\nincident kinds detected: {len(kinds)}/{len(INCIDENT_KINDS)}")
                 summary.setdefault(seed, {}).update(
-                    kinds=f"{len(kinds)}/{len(KINDS)}", delay="-" if median is None else f"{median:.0f} s",
+                    kinds=f"{len(kinds)}/{len(INCIDENT_KINDS)}", delay="-" if median is None else f"{median:.0f} s",
                     fa_incidents=f"{report.false_alarm_episodes_per_hour:.2f}")
             else:
                 print(f"false_alarm_episodes={report.false_alarm_episodes} "

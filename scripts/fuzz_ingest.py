@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detectors.config import DetectorSettings  # noqa: E402
 from detectors.engine import DetectionEngine  # noqa: E402
 from streams.config import IngestSettings  # noqa: E402
-from streams.pipeline import NS, TelemetryPipeline  # noqa: E402
+from detectors.contract import NS  # noqa: E402
+from streams.pipeline import TelemetryPipeline  # noqa: E402
 from streams.schema import decode_message  # noqa: E402
 from streams.simulate import START_NS, generate  # noqa: E402
 from tests.streams import test_hostile_input as properties  # noqa: E402

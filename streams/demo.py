@@ -22,6 +22,7 @@ import orjson
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from detectors.contract import NS
 from detectors.evaluation import evaluate
 from detectors.incidents import parse_incident
 from streams import simulate
@@ -29,7 +30,6 @@ from streams.config import Settings
 from streams.producer import TelemetryProducer
 from streams.topics import ensure_topics
 
-NS = 1_000_000_000
 #: what a broker answers about a partition whose leader is still being set up
 NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
 #: what the demo injects: one of each sudden kind an on-call engineer meets most, spaced out after the warm-up

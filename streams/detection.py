@@ -18,12 +18,13 @@ import logging
 import time
 from typing import Callable, Iterable
 
+from detectors.contract import NS
 from detectors.engine import DetectionEngine
 from detectors.state import StateStore
 from streams import metrics
 from streams.config import Settings
 from streams.llm_metrics import LlmMetrics
-from streams.pipeline import NS, Outcome, TelemetryPipeline
+from streams.pipeline import Outcome, TelemetryPipeline
 from streams.signal_metrics import SignalMetrics
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Protocol
 
+from detectors.contract import NS
 from streams.config import IngestSettings
 from streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection, decode_message, encode_element
 
-NS = 1_000_000_000
 #: how much of an exception's message goes into an internal-error reason (it may quote a value)
 REASON_MESSAGE_CHARS = 100
 

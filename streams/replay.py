@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from detectors.contract import NS
 from detectors.engine import DetectionEngine
 from streams.otlp.convert import OtlpConverter
 from streams.otlp.decode import NotOtlp, request_from_json
-from streams.pipeline import NS, TelemetryPipeline
+from streams.pipeline import TelemetryPipeline
 from streams.report import ReportRecorder, write_report
 from streams.republish import batches_by_service
 from streams.schema import Rejection

@@ -28,11 +28,11 @@ from prometheus_client import CollectorRegistry
 from alerting.redact import redact
 from alerting.templates import unit_for, with_unit
 from detectors.config import DetectorSettings
+from detectors.contract import NS
 from detectors.evaluation import evaluate
 from detectors.incidents import read_manifest
 from streams.signal_metrics import SignalMetrics
 
-NS = 1_000_000_000
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 860, 220, 70, 12, 12, 34
 COLOURS = {"value": "#1f5fbf", "expected": "#555", "band": "#9cc3f5", "firing": "#d0312d", "resolved": "#2e8b57",
            "incident": "#f6c453"}

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import orjson
 
-KINDS = ("llm_call", "evaluation", "feedback")
+EVENT_KINDS = ("llm_call", "evaluation", "feedback")
 #: Events before 2000-01-01 or after 2100-01-01 are almost always seconds or milliseconds sent as nanoseconds.
 MIN_TIME_NS = 946_684_800 * 10**9
 MAX_TIME_NS = 4_102_444_800 * 10**9
@@ -264,8 +264,8 @@ def validate_event(doc: Any) -> dict:
         raise _Invalid(None, f"event must be a JSON object, got {type(doc).__name__}")
     event = normalize_aliases(doc)
     kind = event.setdefault("event.kind", "llm_call")
-    if kind not in KINDS:
-        raise _Invalid("event.kind", f"event.kind must be one of {', '.join(KINDS)}, got {_show(kind)}")
+    if kind not in EVENT_KINDS:
+        raise _Invalid("event.kind", f"event.kind must be one of {', '.join(EVENT_KINDS)}, got {_show(kind)}")
     for required in (COMMON_REQUIRED, REQUIRED[kind]):
         for name, check in required.items():
             if name not in event:

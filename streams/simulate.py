@@ -22,10 +22,10 @@ import sys
 from dataclasses import dataclass
 from typing import Iterator
 
+from detectors.contract import NS
 from detectors.durations import parse_duration
-from detectors.incidents import KINDS, Incident, parse_incident, write_manifest
+from detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, write_manifest
 
-NS = 1_000_000_000
 #: 2026-01-01T00:00:00Z, a fixed default so runs are reproducible
 START_NS = 1_767_225_600 * NS
 STAGES = ("retrieval", "prompt", "inference", "postprocess", "delivery")
@@ -306,7 +306,7 @@ def add_parser(subparsers) -> None:
                         help="period of the daily rhythm, e.g. 2h (compress it for short runs; 0 = flat)")
     parser.add_argument("--incident", action="append", type=incident_argument, default=None,
                         metavar="KIND@START+DURATION[:label=value,...]",
-                        help=f"inject an incident (repeatable); kinds: {', '.join(KINDS)}")
+                        help=f"inject an incident (repeatable); kinds: {', '.join(INCIDENT_KINDS)}")
     parser.add_argument("--no-incidents", action="store_true", help="clean traffic (no default incidents)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--out", help="write JSON lines here (default: stdout)")

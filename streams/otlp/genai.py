@@ -34,9 +34,9 @@ from typing import Iterable
 
 import orjson
 
+from detectors.contract import NS
 from streams.otlp.decode import STATUS_ERROR, Span
 
-NS = 1_000_000_000
 #: where the provider is named, most specific first (OpenInference's ``llm.provider`` is who serves the model,
 #: ``llm.system`` the API family: Azure OpenAI is provider ``azure``, system ``openai``)
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")

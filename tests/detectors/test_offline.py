@@ -15,7 +15,7 @@ import pytest
 from detectors.config import DetectorSettings
 from detectors.engine import DetectionEngine
 from detectors.evaluation import evaluate
-from detectors.incidents import KINDS, Incident, parse_incident, read_manifest
+from detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, read_manifest
 from streams import replay, score, simulate
 from streams.config import Settings
 from streams.schema import validate_event
@@ -42,7 +42,7 @@ def test_simulator_is_seeded_sorted_and_valid_for_the_schema():
     assert len({e["app.tenant.id"] for e in calls}) > 5 and {"stable", "canary"} <= {e["app.variant"] for e in calls}
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", sorted(INCIDENT_KINDS))
 def test_every_incident_kind_changes_only_matching_events(kind):
     labels = {"service.name": "support-bot", "gen_ai.request.model": "gpt-4o"}
     incident = Incident(kind, 60, 120, labels)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 from hypothesis import strategies as st
 
-from streams.schema import ALIASES, COMMON_REQUIRED, KINDS, OPTIONAL, REQUIRED
+from streams.schema import ALIASES, COMMON_REQUIRED, EVENT_KINDS, OPTIONAL, REQUIRED
 
 STAGE_FIELDS = ["app.stage.inference.duration", "app.stage.retrieval.duration", "app.stage.odd name.duration"]
 FIELDS = sorted({*COMMON_REQUIRED, *OPTIONAL, *ALIASES, *STAGE_FIELDS, "event.kind", "error.type",
@@ -70,7 +70,7 @@ def near_valid_events(draw, t0: int):
              "time_unix_nano": t0 + draw(st.integers(0, 120 * 10**9)),
              "service.name": draw(st.sampled_from(["chat", "search"])), "gen_ai.provider.name": "openai",
              "gen_ai.request.model": "m", "gen_ai.operation.name": "chat", "gen_ai.client.operation.duration": 0.5}
-    kind = draw(st.sampled_from([*KINDS, None]))
+    kind = draw(st.sampled_from([*EVENT_KINDS, None]))
     if kind is not None:
         event["event.kind"] = kind
     if kind == "feedback":
