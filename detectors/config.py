@@ -158,7 +158,7 @@ class DetectorSettings:
     #: more ways to cut events into series, besides ``series_key``: each list of fields is one key set, and an event
     #: joins a key set's series only when it has every field (a tenant series needs ``app.tenant.id``). Each must
     #: hold ``service.name``, the Kafka message key, so one series never spans partitions (and worker engines).
-    #: Each key set costs throughput (README.md, Detectors: speed and memory): routes, variants... are one line away.
+    #: Each key set costs throughput (docs/detectors.md, speed and memory): routes, variants... are one line away.
     extra_series_keys: list[list[str]] = field(default_factory=lambda: [["service.name", "app.tenant.id"]])
     #: the signals those extra series are watched on: any of latency, errors, traffic, input_tokens, output_tokens,
     #: cost (they read call-level sums only, ``bucket.CallBucket``), to bound cost and false alarms. Tokens and cost
