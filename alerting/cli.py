@@ -17,12 +17,14 @@ from typing import Any
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from alerting.alert import Alert
 from alerting.command_line import UserError, add_output_option, emit
-from alerting.config import LevelSettings, PolicySettings, RouteSettings
+from alerting.config import AlertingSettings, CommandSettings, LevelSettings, PolicySettings, RouteSettings
 from alerting.matchers import (Matcher, match_labels, matcher_spec, matches, parse_matcher_text, parse_matchers,
                                spec_text)
 from alerting.redact import redact
 from alerting.service import AlertingService
+from alerting.silences import Silence
 from alerting.slack_actions import make_server
 from detectors.contract import DEFAULT_SEVERITY, SEVERITIES  # leaf modules: they import no detector
 from detectors.durations import parse_duration, positive_duration
@@ -54,12 +56,12 @@ def _when(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
 
 
-def _service(settings: Any, alerting: Any = None) -> AlertingService:
+def _service(settings: CommandSettings, alerting: AlertingSettings | None = None) -> AlertingService:
     return AlertingService.from_settings(alerting or settings.alerting, settings.redis.url,
                                          redis_options={**settings.redis.client_options(), "retry": CLI_REDIS_RETRY})
 
 
-def _alert_row(a: Any) -> dict[str, Any]:
+def _alert_row(a: Alert) -> dict[str, Any]:
     """What ``alerts list -o json`` gives per alert: the table's columns, redacted as the table is."""
     r = a.record
     return {"fingerprint": a.fingerprint, "state": a.state, "muted_by": a.muted_by, "severity": a.severity,
@@ -103,7 +105,7 @@ class AlertsCommand:
         p.set_defaults(run=AlertsCommand.test)
 
     @staticmethod
-    def list(args: argparse.Namespace, settings: Any) -> int:
+    def list(args: argparse.Namespace, settings: CommandSettings) -> int:
         wanted = _flat(args.matchers)
         with _service(settings) as service:
             alerts = [a for a in service.store.recent(args.limit)
@@ -122,7 +124,7 @@ class AlertsCommand:
         return 0
 
     @staticmethod
-    def show(args: argparse.Namespace, settings: Any) -> int:
+    def show(args: argparse.Namespace, settings: CommandSettings) -> int:
         with _service(settings) as service:
             alert = service.store.load(args.fingerprint)
             if alert is None:
@@ -164,15 +166,15 @@ class AlertsCommand:
         return 0
 
     @staticmethod
-    def ack(args: argparse.Namespace, settings: Any) -> int:
+    def ack(args: argparse.Namespace, settings: CommandSettings) -> int:
         return AlertsCommand._act(args, settings, "acknowledge")
 
     @staticmethod
-    def resolve(args: argparse.Namespace, settings: Any) -> int:
+    def resolve(args: argparse.Namespace, settings: CommandSettings) -> int:
         return AlertsCommand._act(args, settings, "resolve")
 
     @staticmethod
-    def _act(args: argparse.Namespace, settings: Any, what: str) -> int:
+    def _act(args: argparse.Namespace, settings: CommandSettings, what: str) -> int:
         with _service(settings) as service:
             if not getattr(service, what)(args.fingerprint, _actor(args)):
                 alert = service.store.load(args.fingerprint)
@@ -184,7 +186,7 @@ class AlertsCommand:
             return 0
 
     @staticmethod
-    def test(args: argparse.Namespace, settings: Any) -> int:
+    def test(args: argparse.Namespace, settings: CommandSettings) -> int:
         alerting = settings.alerting
         if args.target:
             unknown = [t for t in args.target if t not in alerting.targets]
@@ -248,7 +250,7 @@ class SilenceCommand:
         p.set_defaults(run=SilenceCommand.expire)
 
     @staticmethod
-    def add(args: argparse.Namespace, settings: Any) -> int:
+    def add(args: argparse.Namespace, settings: CommandSettings) -> int:
         wanted = _flat(args.matchers) + _flat(args.match)
         if not wanted:
             raise UserError('a silence needs at least one matcher, e.g. service.name="checkout"')
@@ -266,12 +268,12 @@ class SilenceCommand:
             return 0
 
     @staticmethod
-    def list(args: argparse.Namespace, settings: Any) -> int:
+    def list(args: argparse.Namespace, settings: CommandSettings) -> int:
         with _service(settings) as service:
             now = time.time()
             shown = [s for s in service.silences.all() if args.all or s.ends_at > now]
 
-        def status(s: Any) -> str:
+        def status(s: Silence) -> str:
             return "active" if s.active(now) else ("expired" if s.ends_at <= now else "upcoming")
 
         def table() -> None:
@@ -286,7 +288,7 @@ class SilenceCommand:
         return 0
 
     @staticmethod
-    def expire(args: argparse.Namespace, settings: Any) -> int:
+    def expire(args: argparse.Namespace, settings: CommandSettings) -> int:
         with _service(settings) as service:
             if not service.expire_silence(args.id):
                 print(f"no silence {args.id!r}", file=sys.stderr)
@@ -304,7 +306,7 @@ class SlackActionsCommand:
         p.set_defaults(run=SlackActionsCommand.run)
 
     @staticmethod
-    def run(args: argparse.Namespace, settings: Any) -> int:
+    def run(args: argparse.Namespace, settings: CommandSettings) -> int:
         slack = settings.alerting.slack
         if not slack.signing_secret:
             raise UserError("slack-actions: set SLACK_SIGNING_SECRET (alerting.slack.signing_secret) first")

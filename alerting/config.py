@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from alerting.matchers import MatcherError, parse_matchers
 
@@ -287,3 +287,23 @@ class AlertingSettings:
             parse_matchers(spec)
         except MatcherError as exc:
             raise ValueError(f"{path}.{exc}") from None
+
+
+class RedisConnection(Protocol):
+    """Where the alert store lives (``streams.config.RedisSettings``)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def client_options(self) -> dict[str, str]: ...
+
+
+class CommandSettings(Protocol):
+    """What an alerting command reads of the one validated configuration (``streams.config.Settings``, assembled by
+    the composition root; ``alerting`` does not import it)."""
+
+    @property
+    def alerting(self) -> AlertingSettings: ...
+
+    @property
+    def redis(self) -> RedisConnection: ...

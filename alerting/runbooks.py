@@ -3,8 +3,9 @@
 A runbook is ``runbooks/<name>.md``: YAML front matter between ``---`` lines (``id``, ``title``, ``match``,
 ``severity``, ``owner``, optional ``escalation``) and a body with the sections Meaning / Impact / Diagnosis /
 Mitigation, the layout prometheus-operator/runbooks made familiar. Runbooks are data the on-call reads at 3 a.m., so
-they are validated strictly: ``RunbookLibrary.load`` refuses an invalid library with a message naming the file, and
-``lint`` collects every problem at once, including ambiguous matches and the alert kinds nobody wrote a runbook for.
+they are validated strictly: ``RunbookLibrary.load`` refuses an invalid library with a message naming the file. This
+module parses; ``alerting.runbook_lint`` collects every problem at once, including ambiguous matches and the alert
+kinds nobody wrote a runbook for.
 
 >>> from alerting.matchers import parse_matchers
 >>> latency = Runbook(id="latency", title="Latency", path=Path("runbooks/latency.md"),
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from itertools import combinations
 from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import quote
@@ -36,18 +36,10 @@ import yaml
 
 from alerting.matchers import Matcher, MatcherError, matches, parse_matchers, specificity
 from detectors.contract import SEVERITIES  # the record contract (a leaf module)
-from detectors.config import DetectorSettings
-from detectors.registry import emitted_signals
-
-#: (kind, signal) pairs the default detector set emits (from the detectors' registry); ``lint`` reports those no
-#: runbook is written for. ``inferwatch runbooks lint`` uses the configured detector set instead.
-DEFAULT_EMITTED: tuple[tuple[str, str], ...] = tuple(emitted_signals(DetectorSettings()))
 
 REQUIRED_KEYS = ("id", "title", "match", "severity", "owner")
 OPTIONAL_KEYS = ("escalation",)
 REQUIRED_SECTIONS = ("Meaning", "Impact", "Diagnosis", "Mitigation")
-#: the record fields a runbook is usually written for; ``lint`` checks coverage and ambiguity on them
-COVERAGE_KEYS = ("kind", "signal")
 #: how many diagnosis steps travel with a page, and how long each may be (Slack and PagerDuty show them inline)
 FIRST_STEPS = 3
 FIRST_STEP_CHARS = 160
@@ -121,8 +113,8 @@ class RunbookLibrary:
     @classmethod
     def load(cls, directory: str | Path) -> RunbookLibrary:
         """Parse every ``*.md`` in ``directory``; raise RunbookError on the first invalid file or a duplicate id."""
-        runbooks, problems = _read_directory(Path(directory))
-        problems += _duplicate_ids(runbooks)
+        runbooks, problems = read_directory(Path(directory))
+        problems += duplicate_ids(runbooks)
         if problems:
             raise RunbookError(str(problems[0]))
         return cls(runbooks)
@@ -132,29 +124,10 @@ class RunbookLibrary:
         return next((rb for rb in self.runbooks if matches(rb.match, labels)), None)
 
 
-def lint(directory: str | Path, emitted: Iterable[tuple[str, str]] | None = None, *,
-         policies: Iterable[str] | None = None) -> list[LintProblem]:
-    """Every problem of the runbooks in ``directory``, for ``inferwatch runbooks lint``.
-
-    ``emitted`` is the list of (kind, signal) pairs the detectors produce (default ``DEFAULT_EMITTED``); each must be
-    covered by a runbook written for it (one matching only on kind and signal), not just by the fallback.
-    ``policies``, when given, are the escalation policy names of the configuration a runbook's ``escalation`` may name.
-    """
-    directory = Path(directory)
-    emitted = list(DEFAULT_EMITTED if emitted is None else emitted)
-    if not directory.is_dir():
-        return [LintProblem(directory, "not a directory")]
-    runbooks, problems = _read_directory(directory)
-    if not runbooks and not problems:
-        return [LintProblem(directory, "no runbooks (*.md files) found")]
-    problems += _unknown_policies(runbooks, policies) + _duplicate_ids(runbooks) + _ambiguities(runbooks, emitted)
-    return problems + _uncovered(directory, runbooks, emitted)
-
-
 # -- reading one file -------------------------------------------------------------------------------------------
 
 
-def _read_directory(directory: Path) -> tuple[list[Runbook], list[LintProblem]]:
+def read_directory(directory: Path) -> tuple[list[Runbook], list[LintProblem]]:
     if not directory.is_dir():
         raise RunbookError(f"{directory}: not a directory")
     runbooks, problems = [], []
@@ -277,18 +250,7 @@ def _shorten(text: str) -> str:
     return text if len(text) <= FIRST_STEP_CHARS else text[:FIRST_STEP_CHARS - 1].rstrip() + "…"
 
 
-# -- checks across files ----------------------------------------------------------------------------------------
-
-
-def _unknown_policies(runbooks: list[Runbook], policies: Iterable[str] | None) -> list[LintProblem]:
-    if policies is None:
-        return []
-    known = sorted(policies)
-    return [LintProblem(rb.path, f"escalation: unknown policy {rb.escalation!r} (known: {', '.join(known)})")
-            for rb in runbooks if rb.escalation is not None and rb.escalation not in known]
-
-
-def _duplicate_ids(runbooks: list[Runbook]) -> list[LintProblem]:
+def duplicate_ids(runbooks: list[Runbook]) -> list[LintProblem]:
     first: dict[str, Runbook] = {}
     problems = []
     for rb in runbooks:
@@ -297,61 +259,3 @@ def _duplicate_ids(runbooks: list[Runbook]) -> list[LintProblem]:
         else:
             first[rb.id] = rb
     return problems
-
-
-def _ambiguities(runbooks: list[Runbook], emitted: list[tuple[str, str]]) -> list[LintProblem]:
-    """Pairs of equally specific runbooks that can both match one alert of an emitted or named (kind, signal).
-
-    On kind and signal the check is exact for the candidate pairs; on other labels two matchers are taken to be
-    disjoint only when one is an equality the other rejects (two regexes cannot be proved disjoint cheaply, so
-    they are reported and the author makes one of them narrower).
-    """
-    candidates = list(dict.fromkeys([*emitted, *_named_pairs(runbooks)]))
-    problems = []
-    for a, b in combinations(runbooks, 2):
-        if a.specificity != b.specificity or not _may_overlap(a.match, b.match):
-            continue
-        shared = next((pair for pair in candidates
-                       if _accepts_pair(a.match, pair) and _accepts_pair(b.match, pair)), None)
-        if shared is not None:
-            winner, loser = sorted((a, b), key=lambda rb: rb.id)
-            problems.append(LintProblem(loser.path, (
-                f"ambiguous match: {winner.path} is as specific (specificity {a.specificity}) and both match "
-                f"kind={shared[0]} signal={shared[1]}; {winner.id!r} wins by id, make one of them narrower")))
-    return problems
-
-
-def _named_pairs(runbooks: list[Runbook]) -> list[tuple[str, str]]:
-    """(kind, signal) pairs that runbooks name literally, so custom detectors' kinds are checked too."""
-    pairs = []
-    for rb in runbooks:
-        literal = {m.key: m.value for m in rb.match if m.op == "=" and m.key in COVERAGE_KEYS}
-        if len(literal) == len(COVERAGE_KEYS):
-            pairs.append((literal["kind"], literal["signal"]))
-    return pairs
-
-
-def _accepts_pair(match: tuple[Matcher, ...], pair: tuple[str, str]) -> bool:
-    labels = dict(zip(COVERAGE_KEYS, pair))
-    return all(m(labels) for m in match if m.key in COVERAGE_KEYS)
-
-
-def _may_overlap(a: tuple[Matcher, ...], b: tuple[Matcher, ...]) -> bool:
-    """False only when some label other than kind/signal provably cannot satisfy both selectors."""
-    b_by_key = {m.key: m for m in b}
-    for ma in a:
-        mb = b_by_key.get(ma.key)
-        if mb is None or ma.key in COVERAGE_KEYS:
-            continue
-        if ma.op == "=" and not mb({ma.key: ma.value}) or mb.op == "=" and not ma({mb.key: mb.value}):
-            return False
-    return True
-
-
-def _uncovered(directory: Path, runbooks: list[Runbook], emitted: list[tuple[str, str]]) -> list[LintProblem]:
-    """Emitted pairs with no runbook written for them: one that matches on kind/signal and on nothing narrower."""
-    written_for = [rb.match for rb in runbooks
-                   if rb.match and all(m.key in COVERAGE_KEYS for m in rb.match)]
-    return [LintProblem(directory, f"no runbook covers kind={kind} signal={signal}")
-            for kind, signal in dict.fromkeys(emitted)
-            if not any(_accepts_pair(match, (kind, signal)) for match in written_for)]

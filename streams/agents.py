@@ -16,6 +16,7 @@ import logging
 import faust
 import orjson
 
+from alerting.service import AlertingService
 from streams import metrics
 from streams.app import Topics
 from streams.config import Settings
@@ -99,7 +100,7 @@ async def publish(topics: Topics, outcome: Outcome, source_topic: str = "") -> N
         await topics.anomalies.send(key=str(record.get("fingerprint", "")).encode(), value=orjson.dumps(record))
 
 
-def add_escalation(app: faust.App, topics: Topics, alerting: object, tick_every_s: float = 1.0) -> None:
+def add_escalation(app: faust.App, topics: Topics, alerting: AlertingService, tick_every_s: float = 1.0) -> None:
     @app.agent(topics.anomalies, name="inferwatch.escalate", concurrency=1)
     async def escalate(stream: faust.StreamT) -> None:
         async for raw in stream:
@@ -120,7 +121,7 @@ def add_escalation(app: faust.App, topics: Topics, alerting: object, tick_every_
             log.exception("escalation tick failed; retrying on the next tick")
 
 
-async def ingest_with_retry(alerting: object, record: dict) -> None:
+async def ingest_with_retry(alerting: AlertingService, record: dict) -> None:
     attempt = 0
     while True:
         try:

@@ -21,11 +21,10 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from alerting import cli as alerting_cli
-from alerting import runbooks_cli
 from alerting.command_line import UserError
 from alerting.redact import install_log_redaction
 from alerting.ui import cli as ui_cli
-from streams import config_cli, demo, produce, replay, score, simulate, slo_cli, worker
+from streams import config_cli, demo, produce, replay, runbooks_cli, score, simulate, slo_cli, worker
 from streams.config import ConfigError, load_settings
 from streams.kafka_security import KafkaAccessError
 

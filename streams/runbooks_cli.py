@@ -3,6 +3,9 @@
 Prints one ``path: problem`` line per problem and exits 1, or a one-line summary and exits 0 (``-o json``: one
 document with the problems, for CI annotations). Without DIR it lints
 the directory the engine loads (``alerting.runbooks_dir``), and checks ``escalation`` against the configured policies.
+
+Why in ``streams``: the lint needs the (kind, signal) pairs the configured detectors emit, and only the composition
+root may know both the detectors and alerting (``alerting`` never imports the detectors).
 """
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ import argparse
 import sys
 
 from alerting.command_line import add_output_option, emit
-from alerting.runbooks import RunbookLibrary, lint
+from alerting.runbook_lint import lint
+from alerting.runbooks import RunbookLibrary
 from detectors.registry import emitted_signals
+from streams.config import Settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lint_parser.set_defaults(run=run_lint)
 
 
-def run_lint(args: argparse.Namespace, settings) -> int:
+def run_lint(args: argparse.Namespace, settings: Settings) -> int:
     directory = args.directory or settings.alerting.runbooks_dir
     emitted = emitted_signals(settings.detectors)
     problems = lint(directory, emitted, policies=settings.alerting.policies)
