@@ -47,6 +47,15 @@ class AlertingMetrics:
                                     "delivered to a target", ["target"], buckets=FIRST_PAGE_BUCKETS,
                                     registry=self.registry)
 
+    def guard(self, what: str, fp: str, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` for one alert: an error never stops the others (nor the caller); log with context, count by
+        reason (``inferwatch_alerting_errors_total{reason="<what>:<error type>"}``)."""
+        try:
+            fn()
+        except Exception as exc:
+            log.exception("alerting %s failed for alert %s", what, fp)
+            self.errors.labels(reason=f"{what}:{type(exc).__name__}").inc()
+
     def watch_active(self, active_alerts: Callable[[], list[Any]]) -> None:
         """Export ``inferwatch_alerting_active_alerts{state, severity}``, counting ``active_alerts()`` per scrape."""
         self.registry.register(_ActiveAlerts(active_alerts))
