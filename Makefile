@@ -1,6 +1,6 @@
 # Entry points for developers and CI. Every target installs what it needs first (a quick no-op once done).
 # The tests start their own Kafka and Redis on free ports (tests/conftest.py), so `test` needs no stack-up.
-.PHONY: install stack-up stack-down test demo bench-pipeline bench-regimes clean
+.PHONY: install stack-up stack-down test demo bench bench-pipeline bench-regimes clean
 
 PYTEST_ARGS ?=
 
@@ -19,9 +19,13 @@ test: install
 demo: install
 	@bash scripts/demo.sh
 
-# Live pipeline throughput as a ratio to a raw consumer on the same topic (needs the local stack: make stack-up).
-bench-pipeline: install
-	.venv/bin/python scripts/bench_pipeline.py $(BENCH_ARGS)
+# Speed through the real broker (issue 12; brings the local stack up and stops what it started): raw consumer vs
+# worker, latency at half load, escalation, memory per series, 1 vs 2 workers. docs/benchmarks.md. E.g.
+# BENCH_ARGS="--json bench.json" or BENCH_ARGS="--only batched --events 600000"
+bench: install
+	.venv/bin/python scripts/bench.py $(BENCH_ARGS)
+
+bench-pipeline: bench  # its old name
 
 # Pages per hour on the traffic-regime matrix (issue 7); docs/benchmarks.md. E.g. BENCH_ARGS="--quick --seeds 1"
 bench-regimes: install
