@@ -41,8 +41,3 @@ class AdwinDrift:
 
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.adwin.estimation
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[float, bool]]:
-        rng = random.Random(seed)
-        return [(rng.gauss(6.3 if i >= 300 else 6.0, 0.05), 300 <= i < 360) for i in range(400)]

@@ -15,7 +15,6 @@ large series does not alarm on a statistically real but harmless wobble of a few
 from __future__ import annotations
 
 import math
-import random
 
 from detectors.scoring import chi2_score
 
@@ -60,16 +59,3 @@ class CategoryMixDrift:
         total = sum(self.reference.values()) or 1.0
         before = {c: round(v / total, 4) for c, v in sorted(self.reference.items(), key=lambda kv: -kv[1])[:5]}
         return now, before
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[dict, bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(400):
-            shifted = 300 <= i < 330
-            weights = [0.3, 0.15, 0.15, 0.4] if shifted else [0.6, 0.25, 0.15, 0.0]
-            counts: dict = {}
-            for c in rng.choices(["en", "de", "fr", "pt"], weights=weights, k=100):
-                counts[c] = counts.get(c, 0) + 1
-            out.append((counts, shifted))
-        return out

@@ -71,16 +71,3 @@ class ConceptDrift:
     def explain_one(self, x: list) -> tuple[float, float]:
         errors = self._errors(x)
         return (sum(errors) / len(errors) if errors else 0.0), self.errors.estimation
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[list, bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(300):
-            drifted = i >= 250
-            rows = []
-            for lang in rng.choices(["en", "de", "fr"], k=20):
-                mean = {"en": 0.9, "de": 0.8, "fr": 0.85}[lang] - (0.35 if drifted and lang != "en" else 0.0)
-                rows.append(("rel", {"app.input.language": lang, "input_tokens": 400}, rng.gauss(mean, 0.03)))
-            out.append((rows, 250 <= i < 265))
-        return out

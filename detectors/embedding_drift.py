@@ -112,20 +112,3 @@ class EmbeddingDrift:
         and how far chance alone moves the mean of that many calls (``sqrt(dims / calls)``)."""
         d2 = self._distance(x)
         return (math.sqrt(d2) if d2 is not None else 0.0), math.sqrt(max(len(self.mean), 1) / max(x.calls, 1))
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[EmbeddingWindow, bool]]:
-        """Windows of 4 buckets of correlated 24-dimensional embeddings (so the projection runs), shifted a while."""
-        rng = random.Random(seed)
-        mixing = [[rng.gauss(0.0, 0.5) for _ in range(24)] for _ in range(24)]
-        buckets: list[tuple[int, list[float]]] = []
-        out = []
-        for i in range(400):
-            shifted = 300 <= i < 330
-            n = rng.randint(20, 50)
-            z = [rng.gauss(0.8 if shifted and j < 3 else 0.0, 1.0 / math.sqrt(n)) for j in range(24)]
-            buckets = [*buckets[-3:], (n, [sum(m * zj for m, zj in zip(row, z)) for row in mixing])]
-            calls = sum(c for c, _ in buckets)
-            mean = [sum(c * v[j] for c, v in buckets) / calls for j in range(24)]
-            out.append((EmbeddingWindow(calls, mean, n, buckets[-1][1]), shifted))
-        return out

@@ -14,7 +14,6 @@ quiet minute does not (``min_events``).
 """
 from __future__ import annotations
 
-import random
 
 from detectors.scoring import poisson_score
 
@@ -48,14 +47,3 @@ class RareEventRate:
     def explain_one(self, x: tuple[float, float]) -> tuple[float, float]:
         events, calls = x
         return (events / calls if calls else 0.0), self.rate()
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[tuple[float, float], bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(400):
-            burst = 300 <= i < 310
-            calls = rng.randint(80, 120)
-            events = sum(rng.random() < (0.1 if burst else 0.003) for _ in range(calls))
-            out.append(((events, calls), burst))
-        return out

@@ -227,17 +227,3 @@ class SeasonalBaseline:
             alpha = max(1.0 - 0.5 ** (steps / half_life), 1.0 / self.n)
             clip = self.clip_z * self._scale(fit) if self.n > self.warm_up else math.inf
             fit.update(t, value, alpha, gamma, clip)
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[tuple[float, float], bool]]:
-        """Hourly values with a daily peak and heavy-tailed noise; the labels mark the first rows of a lasting level
-        shift (accepted as the new normal after them) and a short burst."""
-        rng = random.Random(seed)
-        stream = []
-        for i in range(400):
-            level = 100.0 + (20.0 if i >= 200 else 0.0) + (20.0 if i % 24 in (11, 12, 13) else 0.0)
-            burst = 300 <= i < 303
-            anomalous = burst or 200 <= i < 205
-            value = level + 2.0 * rng.gauss(0, 1) / math.sqrt(rng.gammavariate(2.5, 0.4)) + (60.0 if burst else 0.0)
-            stream.append(((3600.0 * i, value), anomalous))
-        return stream

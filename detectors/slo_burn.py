@@ -26,7 +26,6 @@ is kept the same way and gives the error budget left (``budget_left``), which ``
 from __future__ import annotations
 
 import math
-import random
 
 MIN_CALLS = 20.0
 
@@ -91,13 +90,3 @@ class BurnRate:
     def explain_one(self, x: tuple[float, float]) -> tuple[float, float]:
         """``(burn rate over the short fast window, the fast threshold)``."""
         return self._burns(x)[self.fast[1]], self.fast[2]
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[tuple[float, float], bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(600):
-            bad_p = 0.5 if i >= 400 else 0.002
-            calls = rng.randint(80, 120)
-            out.append(((sum(rng.random() < bad_p for _ in range(calls)), calls), i >= 420))
-        return out

@@ -31,7 +31,6 @@ calls or bursts would otherwise call its next ordinary call, or a batch job's ne
 from __future__ import annotations
 
 import math
-import random
 
 from detectors.scoring import count_score
 
@@ -110,17 +109,3 @@ class TrafficRate:
 
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.forecast()
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[float, bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(400):
-            lam = 60.0 * (1 + 0.3 * math.sin(i / 60.0))
-            anomalous = 300 <= i < 310 or 350 <= i < 360
-            if 300 <= i < 310:
-                lam *= 3
-            elif 350 <= i < 360:
-                lam = 0.0
-            out.append((float(sum(rng.random() < lam / 200 for _ in range(200))), anomalous))
-        return out

@@ -15,7 +15,6 @@ the detector has no learned state: the baseline variant *is* its baseline.
 from __future__ import annotations
 
 import math
-import random
 
 from detectors.scoring import normal_score
 
@@ -71,17 +70,3 @@ class VariantRegression:
         if self.metric == "latency":
             return name, round(math.exp(variant[3] / max(variant[2], 1)), 4), round(math.exp(base[3] / max(base[2], 1)), 4)
         return name, round(variant[1] / max(variant[0], 1), 4), round(base[1] / max(base[0], 1), 4)
-
-    @classmethod
-    def labelled_stream(cls, seed: int) -> list[tuple[dict, bool]]:
-        rng = random.Random(seed)
-        out = []
-        for i in range(300):
-            regressed = 250 <= i < 270
-            window = {}
-            for variant, calls, shift in (("stable", 600, 0.0), ("canary", 60, 0.7 if regressed else 0.0)):
-                logs = [rng.gauss(0.3 + shift, 0.3) for _ in range(calls)]
-                errors = sum(rng.random() < (0.05 if regressed and variant == "canary" else 0.002) for _ in range(calls))
-                window[variant] = [calls, errors, calls, sum(logs), sum(v * v for v in logs)]
-            out.append((window, regressed))
-        return out
