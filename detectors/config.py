@@ -44,6 +44,9 @@ class BaselineSettings:
     traffic_min_change_calls: float = field(default=10.0, metadata={"ge": 0})
     #: ...and at least this factor above it (a surge) or below it (a drop): evidence and effect size, not noise
     traffic_min_ratio: float = field(default=1.5, metadata={"ge": 1})
+    #: a per-call mean (latency, tokens, cost, a stage) pages only once it is at least this factor above (or below)
+    #: its baseline: on a busy route a 5 % change is statistically certain and no incident
+    min_mean_ratio: float = field(default=1.2, metadata={"ge": 1})
     #: after this many consecutive refused (anomalous) buckets the baseline accepts the new level
     max_refused_buckets: int = field(default=120, metadata={"ge": 1})
     #: a per-call mean (latency, tokens, cost, a stage) that has sat at a new level for this many buckets in a row is
@@ -167,6 +170,9 @@ class DetectorSettings:
         default_factory=lambda: ["latency", "errors", "traffic", "input_tokens", "cost"])
     #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
     #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
+    #: what ``baseline.min_mean_ratio`` is on extra series: a tenant's tokens or latency page when they moved by
+    #: this factor (its few calls make smaller moves common; "which tenant is burning our money" is about big ones)
+    extra_series_min_mean_ratio: float = field(default=2.0, metadata={"ge": 1})
     #: an extra series opens no episode on a signal its service's model series fired on within this long
     #: (``DetectionEngine._firing``): the service's record already covers its tenants
     extra_series_defer_s: float = field(default=1800.0, metadata={"ge": 0})

@@ -96,7 +96,8 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
     def calls(fields: list[str]) -> Callable[[], CallBucket]:
         own = contributors(fields)
         return lambda: CallBucket(own)
-    extra = [signal for signal in signals if signal.name in s.extra_series_signals]
+    loose = dataclasses.replace(s, baseline=dataclasses.replace(s.baseline, min_mean_ratio=s.extra_series_min_mean_ratio))
+    extra = [signal for signal in build_signals(loose) if signal.name in s.extra_series_signals]
     stricter = dataclasses.replace(s.episode, fire_score=s.extra_series_fire_score)
     key_sets = [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
                 *(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter, calls_only=True)

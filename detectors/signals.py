@@ -118,8 +118,11 @@ class MeanThreshold:
         self._z = math.sqrt(2.0) * float(erfinv(settings.episode.fire_score))
 
     def make_detector(self) -> Detector:
-        return guarded(AdaptiveThreshold(self.side, self.settings.baseline.half_life_buckets, self.min_std),
-                       self.settings, rebase_log=self.kind == "threshold")
+        base = self.settings.baseline
+        log_scale = self.kind == "threshold"  # window means of logs: a shift is a ratio
+        return guarded(AdaptiveThreshold(self.side, base.half_life_buckets, self.min_std,
+                                         math.log(base.min_mean_ratio) if log_scale else 0.0),
+                       self.settings, rebase_log=log_scale)
 
     def observe(self, ring: list[Bucket]) -> float | None:
         """The mean over the short window, reaching further back through the ring (up to ``long_window_buckets``)
