@@ -501,6 +501,37 @@ def memory(minutes: float, seed: int = 9) -> tuple[dict, list[dict]]:
     return result, [r for r in records if r.get("status") == "firing"] or records
 
 
+# --- 7: replay against JSON decoding (no broker) ---------------------------------------------------------------
+
+def replay_speed(minutes: float, profile_top: int = 0, seed: int = 3) -> dict:
+    """``inferwatch replay``'s function over ``minutes`` of simulated traffic (default incidents, one event per
+    line), against ``orjson.loads`` of the same lines, on one core; with ``profile_top``, a cProfile of the replay
+    (top functions by cumulative time) printed to stdout."""
+    import cProfile
+    import io
+    import pstats
+
+    from streams.replay import replay
+
+    lines = [orjson.dumps(e) for e in simulate.generate(seed, simulate.START_NS, minutes * 60, 20.0,
+                                                        simulate.default_incidents(minutes * 60))]
+    settings = load_settings(env={})
+    started = time.process_time()
+    for line in lines:
+        orjson.loads(line)
+    json_s = time.process_time() - started
+    started = time.process_time()
+    counts, events, rejected = replay(lines, settings, io.BytesIO())
+    replay_s = time.process_time() - started
+    if profile_top:
+        profiler = cProfile.Profile()
+        profiler.runcall(replay, lines, settings, io.BytesIO())
+        pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(profile_top)
+    return {"events": events, "records": sum(counts.values()), "rejected": rejected,
+            "json_events_per_cpu_s": round(len(lines) / json_s), "replay_events_per_cpu_s": round(events / replay_s),
+            "ratio": round(json_s / replay_s * events / len(lines), 3)}
+
+
 # --- report --------------------------------------------------------------------------------------------------
 
 def table(results: dict) -> str:
@@ -522,6 +553,11 @@ def table(results: dict) -> str:
         rows += [(f"escalation ingest ({esc['distinct_alerts']} alerts, dedup updates)",
                   f"{esc['records_per_s']:,} records/s (Redis CPU {esc['redis_cpu_s']} s of {esc['wall_s']} s)",
                   ">= 5k records/s")]
+    rep = results.get("replay")
+    if rep:
+        rows.append(("replay vs orjson.loads of the same lines (one core)",
+                     f"{rep['replay_events_per_cpu_s']:,} vs {rep['json_events_per_cpu_s']:,} events/CPU-s: ratio "
+                     f"{rep['ratio']}", ">= 0.5"))
     if mem:
         for kind, m in mem.items():
             target = {"model": "<= 4 KB", "tenant": "<= 1 KB"}.get(kind, "")
@@ -547,7 +583,7 @@ def ratios(result: dict) -> str:
     return f"; ratio {result['ratio']} wall, {result['ratio_per_cpu_s']} per CPU-s"
 
 
-SECTIONS = ("batched", "single", "latency", "escalation", "memory", "scaling")
+SECTIONS = ("batched", "single", "latency", "escalation", "memory", "scaling", "replay")
 
 
 def main() -> int:
@@ -558,6 +594,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20_000, help="anomaly records into the escalation engine")
     parser.add_argument("--alerts", type=int, default=500, help="distinct open alerts they update")
     parser.add_argument("--memory-minutes", type=float, default=20.0, help="simulated minutes weighed for memory")
+    parser.add_argument("--replay-minutes", type=float, default=30.0, help="simulated minutes of the replay run")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile the replay run and print its top N functions by cumulative time")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)")
     parser.add_argument("--half-load", type=float, default=0.0,
                         help="events/s of the latency run when 'batched' is not run (default: half its result)")
@@ -592,6 +631,8 @@ def main() -> int:
             two = report("scaling 2", throughput(stack, workdir, pool, args.events, 100, 4, 2, raw=False))
             results["scaling"] = {"1": one, "2": two,
                                   "ratio": round(two["worker_events_per_s"] / one["worker_events_per_s"], 2)}
+        if "replay" in sections:
+            results["replay"] = report("replay", replay_speed(args.replay_minutes, args.profile))
     results["total_s"] = round(time.perf_counter() - started, 1)
     print()
     print(table(results))
