@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+from detectors.pickling import Slotted
+
 MAX_VALUES = 32
 OTHER = "__other__"
 SAFETY_FLAGS = ("app.safety.prompt_injection", "app.safety.pii_detected", "app.safety.blocked", "app.safety.refusal")
@@ -58,11 +60,7 @@ def _tally(counts: dict, value) -> None:
         counts[OTHER] = counts.get(OTHER, 0) + 1
 
 
-def _slots(cls: type) -> tuple[str, ...]:
-    return tuple(name for c in reversed(cls.__mro__) for name in getattr(c, "__slots__", ()))
-
-
-class CallBucket:
+class CallBucket(Slotted):
     """Call-level sums of one series over one bucket: ``latency_n`` and ``latency_log`` are the count and the sum of
     the logs of the durations of the calls that succeeded: a failed call's duration is its timeout or its fast
     failure, not the service's speed (failures are judged by the error rate), and on a small series one 30 s timeout
@@ -84,13 +82,6 @@ class CallBucket:
         self.slow: list = []
         self.error_ids: list = []
         self.ids: list = []
-
-    def __getstate__(self):
-        return tuple(getattr(self, name) for name in _STATE[type(self)])
-
-    def __setstate__(self, state) -> None:
-        for name, value in zip(_STATE[type(self)], state):
-            setattr(self, name, value)
 
     def compact(self) -> None:
         """Drop what only the short window uses (exemplars, error mix) once the bucket has left it: the long window
@@ -280,7 +271,3 @@ class Bucket(CallBucket):
             tally[2] += 1
             tally[3] += log_duration
             tally[4] += log_duration * log_duration
-
-
-#: the pickled fields of each bucket class, base class fields first
-_STATE = {cls: _slots(cls) for cls in (CallBucket, Bucket)}

@@ -44,6 +44,7 @@ from detectors.config import DetectorSettings
 from detectors.contract import NS, AnomalyRecord
 from detectors.episodes import Episode
 from detectors.keysets import KeySet
+from detectors.pickling import Slotted
 from detectors.registry import build_key_sets
 from detectors.state import StateStore
 
@@ -55,7 +56,7 @@ STATE_VERSION = 3
 DEFAULT_FUTURE_SKEW_S = 300.0
 
 
-class Series:
+class Series(Slotted):
     """Everything the engine keeps for one series key; pickled as a whole into the state store."""
 
     __slots__ = ("key", "labels", "open", "next_close", "ring", "detectors", "episodes", "last_seen_ns")
@@ -69,13 +70,6 @@ class Series:
         self.detectors: dict[str, Any] = {}
         self.episodes: dict[str, Episode] = {}
         self.last_seen_ns = 0
-
-    def __getstate__(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
 
 
 def fingerprint(detector: str, signal: str, labels: dict) -> str:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from detectors.config import EpisodeSettings
 from detectors.contract import NS, SEVERITY_RANK
+from detectors.pickling import Slotted
 
 
 
-class Episode:
+class Episode(Slotted):
     """The episode state of one signal on one series."""
 
     __slots__ = ("active", "above", "below", "severity", "started_ns", "emitted_ns", "peak")
@@ -29,13 +30,6 @@ class Episode:
         self.started_ns = 0
         self.emitted_ns = 0
         self.peak = 0.0
-
-    def __getstate__(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state):
-            setattr(self, name, value)
 
     def step(self, score: float, t_ns: int, settings: EpisodeSettings, confirm: int) -> str | None:
         """Feed one bucket's score; returns ``firing`` (open or meaningful change), ``resolved`` or None."""

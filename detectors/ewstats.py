@@ -10,8 +10,10 @@ Until ``1/alpha`` points are seen it is a plain running mean/variance, so early 
 """
 from __future__ import annotations
 
+from detectors.pickling import Slotted
 
-class EWStats:
+
+class EWStats(Slotted):
     __slots__ = ("alpha", "n", "mean", "var")
 
     def __init__(self, half_life: float) -> None:
@@ -19,12 +21,6 @@ class EWStats:
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
-
-    def __getstate__(self):
-        return self.alpha, self.n, self.mean, self.var
-
-    def __setstate__(self, state) -> None:
-        self.alpha, self.n, self.mean, self.var = state
 
     def update(self, x: float) -> None:
         self.n += 1

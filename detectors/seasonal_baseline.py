@@ -40,6 +40,8 @@ import statistics
 
 from scipy.special import log_ndtr, stdtr
 
+from detectors.pickling import Slotted
+
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
 #: width of one bin of a seasonal profile: an hour (24 bins a day, 168 a week)
@@ -48,7 +50,7 @@ BIN_S = 3600.0
 _MAD_TO_STD = math.sqrt(math.pi / 2.0)
 
 
-class _Fit:
+class _Fit(Slotted):
     """A level, optionally plus a seasonal profile of hourly offsets (linearly interpolated), and its residual scale."""
 
     __slots__ = ("period", "level", "abs_dev", "offsets", "start")
@@ -59,12 +61,6 @@ class _Fit:
         self.abs_dev = 0.0
         self.offsets = [0.0] * round(period / BIN_S) if period else []
         self.start: float | None = None
-
-    def __getstate__(self):
-        return self.period, self.level, self.abs_dev, self.offsets, self.start
-
-    def __setstate__(self, state) -> None:
-        self.period, self.level, self.abs_dev, self.offsets, self.start = state
 
     def _bins(self, t: float) -> tuple[int, int, float]:
         position = (t % self.period) / BIN_S  # a bin per hour mark; values between marks interpolate

@@ -19,9 +19,10 @@ buckets, is what lets an objective cover a whole service (every model of it) or 
 from __future__ import annotations
 
 from detectors.config import SloSettings
+from detectors.pickling import Slotted
 
 
-class SloBucket:
+class SloBucket(Slotted):
     """Events an SLO counted in one bucket (``calls``) and how many of them were bad; exemplars of the bad ones."""
 
     __slots__ = ("calls", "bad", "ids", "_indicator", "_threshold")
@@ -31,12 +32,6 @@ class SloBucket:
         self.ids: list = []
         self._indicator = slo.indicator
         self._threshold = slo.threshold
-
-    def __getstate__(self):
-        return self.calls, self.bad, self.ids, self._indicator, self._threshold
-
-    def __setstate__(self, state) -> None:
-        self.calls, self.bad, self.ids, self._indicator, self._threshold = state
 
     def compact(self) -> None:
         self.ids = ()
