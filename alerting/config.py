@@ -135,7 +135,9 @@ class InhibitSettings:
 class RetrySettings:
     """Bounded retry of provider calls: whichever of attempts or budget runs out first ends it as a recorded failure."""
 
-    max_attempts: int = field(default=6, metadata={"ge": 1})
+    # 10: with the default backoff a 10th attempt would come after 302 s, so the budget is what ends retries
+    # (6 gave up after 62 s, and a 2-minute Slack outage lost pages: docs/faults.md)
+    max_attempts: int = field(default=10, metadata={"ge": 1})
     budget_s: float = field(default=300.0, metadata={"gt": 0})
     backoff_base_s: float = field(default=2.0, metadata={"gt": 0})
     backoff_max_s: float = field(default=60.0, metadata={"gt": 0})

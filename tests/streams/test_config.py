@@ -192,7 +192,7 @@ def test_config_show_prints_file_env_and_defaults_with_secrets_redacted(tmp_path
     shown = yaml.safe_load(out)
     assert code == 0
     assert (shown["kafka"]["partitions"], shown["detectors"]["bucket_s"]) == (12, 30.0), "from the file"
-    assert shown["alerting"]["retry"]["max_attempts"] == 6, "defaults are shown"
+    assert shown["alerting"]["retry"]["max_attempts"] == 10, "defaults are shown"
     assert shown["alerting"]["slack"]["token"] == "<redacted>" and "xoxb-very-secret" not in out
     assert shown["redis"]["url"] == "redis://alice:<redacted>@redis:6379/0" and "hunter2" not in out
     assert shown["alerting"]["pagerduty"]["routing_key"] == "", "an unset secret shows as empty"
