@@ -17,7 +17,7 @@ from streams.republish import by_service_topic, partition_for
 from streams.topics import ensure_topics
 from tests.conftest import free_port
 from tests.streams.conftest import committed_total, decode_records, read_all
-from tests.streams.test_online_offline import INCIDENTS, inferwatch
+from tests.streams.test_online_offline import inferwatch
 from tests.streams.test_worker import sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -28,6 +28,8 @@ PARTITIONS = 4
 WINDOW_S = 300
 LATENESS_S = WINDOW_S
 MIXED_BATCH = 4
+#: incidents on model series and one tenant's surge, which a tenant series split over workers would misjudge
+INCIDENTS = ["latency_spike@2400+600", "error_burst@4200+400", "traffic_surge@5400+600:app.tenant.id=tenant-003"]
 
 
 def messages(events: list[dict]) -> list[tuple[bytes | None, bytes]]:
@@ -114,6 +116,13 @@ def test_two_workers_on_four_partitions_give_replays_records(tmp_path, pipeline_
             assert time.monotonic() < deadline, f"window {window} of {len(windows)} was not consumed"
             time.sleep(0.2)
 
+    by_service = read_all(kafka.bootstrap, by_service_topic(kafka.telemetry_topic))
+    deadline = time.monotonic() + 120
+    while committed_total(kafka.bootstrap, kafka.group_id, by_service_topic(kafka.telemetry_topic),
+                          PARTITIONS) < len(by_service):
+        assert time.monotonic() < deadline, "the re-published events were not consumed"
+        time.sleep(0.2)
+
     last_ns = events[-1]["time_unix_nano"]
     online = decode_records(read_all(kafka.bootstrap, kafka.anomalies_topic))
     # the last buckets close differently (one watermark per partition online, and the idle watermark), so compare
@@ -122,7 +131,6 @@ def test_two_workers_on_four_partitions_give_replays_records(tmp_path, pipeline_
     assert firing_view(online, until_ns) == firing_view(offline, until_ns)
     assert any("app.tenant.id" in r["labels"] for r in online if r["time_unix_nano"] <= until_ns)
 
-    by_service = read_all(kafka.bootstrap, by_service_topic(kafka.telemetry_topic))
     partitions_of = defaultdict(set)
     for message in by_service:
         partitions_of[message.key()].add(message.partition())
