@@ -78,6 +78,12 @@ def _reference(ring: list[Bucket], settings: DetectorSettings) -> list[Bucket]:
     return ring[:-settings.window_buckets]
 
 
+def _exemplars(buckets: list[Bucket], settings: DetectorSettings,
+               ids: Callable[[Bucket], list] = attrgetter("ids")) -> list:
+    """The first ``settings.exemplars`` trace ids (else event ids) of ``buckets``, oldest bucket first."""
+    return [i for b in buckets for i in ids(b)][: settings.exemplars]
+
+
 def _contributors(window: list[CallBucket], reference: list[CallBucket], column: int) -> dict:
     """Per contributor field, the label values whose share of the window grew most against the reference (column
     0 = calls, 1 = errors): who is behind a surge or a burst."""
@@ -149,7 +155,7 @@ class MeanThreshold:
         value, expected = detector.explain_one(x)
         window = _window(ring, self.settings)
         out = {"value": round(self.inverse(value), 6), "expected": round(self.inverse(expected), 6),
-               "exemplars": [i for b in window for i in self.exemplars(b)][: self.settings.exemplars]}
+               "exemplars": _exemplars(window, self.settings, self.exemplars)}
         baseline = self.baseline(detector)
         if baseline is not None:
             out["band"] = [round(baseline[1], 6), round(baseline[2], 6)]
@@ -232,7 +238,7 @@ class RareRate:
         value, expected = detector.explain_one(x)
         window = _window(ring, self.settings)
         out = {"value": round(value, 6), "expected": round(expected, 6), "events": x[0], "trials": x[1],
-               "exemplars": [i for b in window for i in self.ids(b)][: self.settings.exemplars]}
+               "exemplars": _exemplars(window, self.settings, self.ids)}
         if self.name == "errors":
             mix: dict = {}
             for b in window:
@@ -270,7 +276,7 @@ class Throughput:
         window = _window(ring, self.settings)
         return {"value": round(value / self._seconds, 4), "expected": round(expected / self._seconds, 4),
                 "unit": "calls/s",
-                "exemplars": [i for b in window for i in b.ids][: self.settings.exemplars],
+                "exemplars": _exemplars(window, self.settings),
                 "contributors": _contributors(window, _reference(ring, self.settings), column=0)}
 
 
@@ -301,7 +307,7 @@ class InputDrift:
     def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
         return {"value": round(math.exp(value) - 1.0, 3), "expected": round(math.exp(expected) - 1.0, 3),
-                "exemplars": ring[-1].ids[: self.settings.exemplars]}
+                "exemplars": _exemplars(ring[-1:], self.settings)}
 
 
 class CategoryMix:
@@ -329,7 +335,7 @@ class CategoryMix:
     def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
         return {"value": value, "expected": expected,
-                "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
+                "exemplars": _exemplars(_window(ring, self.settings), self.settings)}
 
 
 class EmbeddingMean:
@@ -368,7 +374,7 @@ class EmbeddingMean:
         value, expected = detector.explain_one(x)
         return {"value": round(value, 4), "expected": round(expected, 4), "calls": x.calls,
                 "unit": "distance of the mean embedding from its baseline (per-call standard deviations)",
-                "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][: self.settings.exemplars]}
+                "exemplars": _exemplars(_window(ring, self.settings), self.settings)}
 
 
 class OutcomeModel:
@@ -401,7 +407,7 @@ class OutcomeModel:
         lowest = sorted((t[1] / t[0], k) for k, t in by_input.items())[:TOP_CONTRIBUTORS]
         return {"value": round(value, 4), "expected": round(expected, 4), "unit": "mean absolute error",
                 "lowest_scoring_inputs": [{"input": k, "mean_score": round(m, 4)} for m, k in lowest],
-                "exemplars": ring[-1].ids[: self.settings.exemplars]}
+                "exemplars": _exemplars(ring[-1:], self.settings)}
 
 
 class Variant:
@@ -429,11 +435,11 @@ class Variant:
         return merged if len(merged) > 1 else None
 
     def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
-        variant, value, expected = detector.explain_one(x)
+        value, expected = detector.explain_one(x)
+        variant = detector.worst_variant(x)
         return {"value": value, "expected": expected, "labels": {"app.variant": variant}, "baseline_variant":
                 self.settings.baseline_variant, "unit": "seconds (geometric mean)" if self.metric == "latency" else
-                "error rate", "exemplars": [i for b in _window(ring, self.settings) for i in b.ids][
-                    : self.settings.exemplars]}
+                "error rate", "exemplars": _exemplars(_window(ring, self.settings), self.settings)}
 
 
 class SloBurn:
@@ -463,4 +469,4 @@ class SloBurn:
         return {"value": round(burn, 3), "expected": threshold, "unit": "burn rate (short fast window)",
                 "objective": self.slo.objective, "indicator": self.slo.indicator,
                 "error_budget_left": None if left is None else round(left, 4),
-                "exemplars": ring[-1].ids[: self.settings.exemplars]}
+                "exemplars": _exemplars(ring[-1:], self.settings)}

@@ -9,8 +9,8 @@ the detector has no learned state: the baseline variant *is* its baseline.
 >>> d = VariantRegression("latency")
 >>> same = {"stable": [900, 2, 900, 900 * 0.3, 900 * (0.09 + 0.09)], "canary": [90, 0, 90, 90 * 0.32, 90 * (0.1024 + 0.09)]}
 >>> slower = {"stable": same["stable"], "canary": [90, 0, 90, 90 * 1.0, 90 * (1.0 + 0.09)]}
->>> round(d.score_one(same), 3), round(d.score_one(slower), 4), d.explain_one(slower)
-(0.045, 1.0, ('canary', 2.7183, 1.3499))
+>>> round(d.score_one(same), 3), round(d.score_one(slower), 4), d.explain_one(slower), d.worst_variant(slower)
+(0.045, 1.0, (2.7183, 1.3499), 'canary')
 """
 from __future__ import annotations
 
@@ -61,12 +61,17 @@ class VariantRegression:
     def score_one(self, x: dict) -> float:
         return self._worst(x)[0]
 
-    def explain_one(self, x: dict) -> tuple[str | None, float, float]:
-        """``(variant, its value, the baseline variant's value)``: geometric mean latency (s) or error rate."""
-        _, name = self._worst(x)
+    def worst_variant(self, x: dict) -> str | None:
+        """The variant ``score_one`` and ``explain_one`` speak of: the one furthest behind the baseline variant."""
+        return self._worst(x)[1]
+
+    def explain_one(self, x: dict) -> tuple[float, float]:
+        """``(value, expected)`` as every detector gives them: the worst variant's value and the baseline variant's
+        (geometric mean latency in seconds, or error rate); which variant it is: ``worst_variant``."""
+        name = self.worst_variant(x)
         if name is None:
-            return None, 0.0, 0.0
+            return 0.0, 0.0
         variant, base = x[name], x[self.baseline]
         if self.metric == "latency":
-            return name, round(math.exp(variant[3] / max(variant[2], 1)), 4), round(math.exp(base[3] / max(base[2], 1)), 4)
-        return name, round(variant[1] / max(variant[0], 1), 4), round(base[1] / max(base[0], 1), 4)
+            return round(math.exp(variant[3] / max(variant[2], 1)), 4), round(math.exp(base[3] / max(base[2], 1)), 4)
+        return round(variant[1] / max(variant[0], 1), 4), round(base[1] / max(base[0], 1), 4)

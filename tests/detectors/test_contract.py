@@ -94,3 +94,15 @@ def test_beats_chance_on_its_labelled_stream(name):
     assert true_alarms >= 1
     assert false_alarms <= 2
     assert true_alarms > false_alarms
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_explain_one_gives_value_and_expected(name):
+    """The protocol's ``(value, expected)``, from every detector (a detector says more through methods of its own)."""
+    cls = DETECTORS[name]
+    detector = cls()
+    stream = LABELLED_STREAMS[name](seed=6)
+    for x, _ in stream:
+        explained = detector.explain_one(x)
+        assert isinstance(explained, tuple) and len(explained) == 2, explained
+        detector.learn_one(x)
