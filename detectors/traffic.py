@@ -45,7 +45,7 @@ class TrafficRate:
     peak from before it."""
 
     def __init__(self, side: str = "both", half_life: float = 20.0, trend_half_life: float = 60.0,
-                 min_change: float = 10.0, min_ratio: float = 1.5, peak_half_life: float = 480.0,
+                 min_change: float = 10.0, min_ratio: float = 1.5, peak_half_life: float = 1440.0,
                  clip: float = 3.0, patience: int = 120, peak_lag: int = 8) -> None:
         self.side = side
         self.half_life = half_life
@@ -99,13 +99,18 @@ class TrafficRate:
             return 0.0
         expected = self.forecast()
         if x > expected:
-            if x - expected < self.min_change or x < self.min_ratio * expected or x <= self.peak:
+            if x - expected < self.min_change or x < self.min_ratio * expected or x <= self._recent_high():
                 return 0.0
         elif expected - x < self.min_change or x * self.min_ratio > expected:
             return 0.0
         # never below Poisson, and a tenth over it so the negative binomial is defined: a plain "+1" would give a
         # near-empty series a geometric tail in which 40 calls out of nowhere are only a 1-in-3,000 surprise
         return count_score(x, expected, max(self.var, expected) * 1.1 + 1e-9, self.side)
+
+    def _recent_high(self) -> float:
+        """The decayed peak plus its own Poisson noise (3 sd): a batch job's next burst, as large as the last one, is
+        no surge even though the peak has decayed a little since."""
+        return self.peak + 3.0 * math.sqrt(self.peak)
 
     def explain_one(self, x: float) -> tuple[float, float]:
         return x, self.forecast()
