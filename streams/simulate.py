@@ -10,6 +10,8 @@ small input embedding that depends on them; evaluation and feedback events. Inci
 (True, True)
 >>> sorted({e["event.kind"] for e in events})
 ['evaluation', 'feedback', 'llm_call']
+>>> sorted([*CALL_EFFECTS, *ARRIVAL_KINDS]) == sorted(INCIDENT_KINDS)  # every incident kind does something
+True
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import math
 import random
 import sys
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from detectors.contract import NS
 from detectors.durations import parse_duration
@@ -37,6 +39,11 @@ SHIFT_LANGUAGE = "pt"
 EMBEDDING_DIMS = 8
 #: what the inputs of an ``embedding_shift`` incident are about (not one of any deployment's topics)
 SHIFT_TOPIC = "new-request-kind"
+#: per-call probabilities of an error and of a prompt-injection flag without incidents
+BASE_ERROR_P = 0.002
+BASE_INJECTION_P = 0.003
+#: the error probability of a canary call during a ``canary_regression``
+CANARY_ERROR_P = 0.03
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,79 @@ DEPLOYMENTS = (
 )
 TENANTS = tuple(f"tenant-{i:03d}" for i in range(1, 25))
 _TENANT_WEIGHTS = tuple(1.0 / (i + 1) for i in range(len(TENANTS)))
+
+
+@dataclass
+class CallEffects:
+    """What the incidents hitting one call change about it; each field starts at the no-incident value."""
+
+    rng: random.Random
+    #: seconds since the start of the stream
+    t_s: float
+    event: dict
+    latency: float = 1.0  # inference latency factor
+    error_p: float = BASE_ERROR_P
+    output: float = 1.0  # output tokens factor
+    quality_shift: float = 0.0
+    injection_p: float = BASE_INJECTION_P
+    retrieval: float = 1.0  # retrieval stage duration factor
+    topic: str = ""  # what the input embedding is about
+
+
+def _latency_spike(fx: CallEffects, incident: Incident) -> None:
+    fx.latency *= incident.magnitude
+
+
+def _latency_creep(fx: CallEffects, incident: Incident) -> None:
+    progress = min(1.0, (fx.t_s - incident.start_s) / incident.duration_s)
+    fx.latency *= 1.0 + (incident.magnitude - 1.0) * progress
+
+
+def _error_burst(fx: CallEffects, incident: Incident) -> None:
+    fx.error_p = max(fx.error_p, incident.magnitude)
+
+
+def _output_collapse(fx: CallEffects, incident: Incident) -> None:
+    fx.output *= incident.magnitude
+
+
+def _quality_drop(fx: CallEffects, incident: Incident) -> None:
+    fx.quality_shift -= incident.magnitude
+
+
+def _safety_wave(fx: CallEffects, incident: Incident) -> None:
+    fx.injection_p = max(fx.injection_p, incident.magnitude)
+
+
+def _language_shift(fx: CallEffects, incident: Incident) -> None:
+    if fx.rng.random() < incident.magnitude:
+        fx.event["app.input.language"] = SHIFT_LANGUAGE
+
+
+def _embedding_shift(fx: CallEffects, incident: Incident) -> None:
+    if fx.rng.random() < incident.magnitude:
+        fx.topic = SHIFT_TOPIC
+
+
+def _retrieval_slowdown(fx: CallEffects, incident: Incident) -> None:
+    fx.retrieval *= incident.magnitude
+
+
+def _canary_regression(fx: CallEffects, incident: Incident) -> None:
+    if fx.event["app.variant"] == "canary":
+        fx.latency *= incident.magnitude
+        fx.error_p = max(fx.error_p, CANARY_ERROR_P)
+
+
+#: what each incident kind (``detectors.incidents.INCIDENT_KINDS``, where its effect is described) does to a call
+#: it hits; the traffic kinds change the arrivals instead (``ARRIVAL_KINDS``, applied in ``generate``)
+CALL_EFFECTS: dict[str, Callable[[CallEffects, Incident], None]] = {
+    "latency_spike": _latency_spike, "latency_creep": _latency_creep, "error_burst": _error_burst,
+    "output_collapse": _output_collapse, "quality_drop": _quality_drop, "safety_wave": _safety_wave,
+    "language_shift": _language_shift, "embedding_shift": _embedding_shift,
+    "retrieval_slowdown": _retrieval_slowdown, "canary_regression": _canary_regression,
+}
+ARRIVAL_KINDS = ("traffic_surge", "traffic_stall", "traffic_drop")
 
 
 def _labels_of(d: Deployment) -> dict:
@@ -148,53 +228,30 @@ class _World:
                  **_labels_of(d), "gen_ai.operation.name": "chat", "gen_ai.response.model": d.model,
                  **{k: v for k, v in attributes.items() if k != "deployment"},
                  "app.prompt.version": "v7"}
-        hits = [i for i in active if i.matches(event)]
-        t_s = (t_ns - self.start_ns) / NS
-        latency_factor, error_p, out_factor, quality_shift, injection_p = 1.0, 0.002, 1.0, 0.0, 0.003
-        retrieval_factor, embedded_topic = 1.0, event["app.input.topic"]
-        for incident in hits:
-            if incident.kind == "latency_spike":
-                latency_factor *= incident.magnitude
-            elif incident.kind == "latency_creep":
-                progress = min(1.0, (t_s - incident.start_s) / incident.duration_s)
-                latency_factor *= 1.0 + (incident.magnitude - 1.0) * progress
-            elif incident.kind == "error_burst":
-                error_p = max(error_p, incident.magnitude)
-            elif incident.kind == "output_collapse":
-                out_factor *= incident.magnitude
-            elif incident.kind == "quality_drop":
-                quality_shift -= incident.magnitude
-            elif incident.kind == "safety_wave":
-                injection_p = max(injection_p, incident.magnitude)
-            elif incident.kind == "language_shift" and rng.random() < incident.magnitude:
-                event["app.input.language"] = SHIFT_LANGUAGE
-            elif incident.kind == "embedding_shift" and rng.random() < incident.magnitude:
-                embedded_topic = SHIFT_TOPIC
-            elif incident.kind == "retrieval_slowdown":
-                retrieval_factor *= incident.magnitude
-            elif incident.kind == "canary_regression" and event["app.variant"] == "canary":
-                latency_factor *= incident.magnitude
-                error_p = max(error_p, 0.03)
+        fx = CallEffects(rng, (t_ns - self.start_ns) / NS, event, topic=event["app.input.topic"])
+        for incident in active:
+            if incident.kind in CALL_EFFECTS and incident.matches(event):
+                CALL_EFFECTS[incident.kind](fx, incident)
         input_tokens = int(rng.lognormvariate(math.log(600), 0.6))
         if event["app.input.language"] == SHIFT_LANGUAGE:
             input_tokens = int(input_tokens * 1.8)
         chars = int(input_tokens * rng.uniform(3.6, 4.4))
         error = None
-        if rng.random() < error_p:
+        if rng.random() < fx.error_p:
             error, status, _ = rng.choices(ERROR_TYPES, weights=[w for _, _, w in ERROR_TYPES])[0]
             event["http.response.status_code"] = status
         else:
             event["http.response.status_code"] = 200
-        injection = rng.random() < injection_p
+        injection = rng.random() < fx.injection_p
         blocked = injection and rng.random() < 0.5
         output_tokens = None if error or blocked else max(0, int(rng.lognormvariate(math.log(d.out_tokens), 0.5)
-                                                                 * out_factor))
-        inference = d.latency_s * rng.lognormvariate(0.0, 0.3) * latency_factor
+                                                                 * fx.output))
+        inference = d.latency_s * rng.lognormvariate(0.0, 0.3) * fx.latency
         if output_tokens is not None:
-            inference *= math.sqrt(max(output_tokens, 1) / d.out_tokens) if out_factor == 1.0 else 1.0
+            inference *= math.sqrt(max(output_tokens, 1) / d.out_tokens) if fx.output == 1.0 else 1.0
         if error == "timeout":
             inference = 30.0
-        stages = {"retrieval": rng.lognormvariate(math.log(0.12), 0.4) * retrieval_factor,
+        stages = {"retrieval": rng.lognormvariate(math.log(0.12), 0.4) * fx.retrieval,
                   "prompt": rng.lognormvariate(math.log(0.01), 0.3),
                   "inference": inference, "postprocess": rng.lognormvariate(math.log(0.03), 0.3),
                   "delivery": rng.lognormvariate(math.log(0.015), 0.3)}
@@ -210,7 +267,7 @@ class _World:
             "gen_ai.response.finish_reasons": ["error"] if error else (["content_filter"] if blocked else ["stop"]),
             "app.cost.usd": round((input_tokens * d.usd_per_1k_in + (output_tokens or 0) * d.usd_per_1k_out) / 1000, 8),
             "app.input.chars": chars,
-            "app.input.embedding": _embedding(rng, embedded_topic, event["app.input.language"]),
+            "app.input.embedding": _embedding(rng, fx.topic, event["app.input.language"]),
             "app.safety.prompt_injection": injection,
             "app.safety.pii_detected": rng.random() < 0.004,
             "app.safety.blocked": blocked,
@@ -223,7 +280,7 @@ class _World:
                 stages["retrieval"] + stages["prompt"] + inference * rng.uniform(0.08, 0.15), 6)
         events = [event]
         if not error:
-            quality = d.quality + quality_shift - (0.04 if event["app.input.language"] != "en" else 0.0)
+            quality = d.quality + fx.quality_shift - (0.04 if event["app.input.language"] != "en" else 0.0)
             score = min(1.0, max(0.0, rng.gauss(quality, 0.06)))
             common = {**_labels_of(d), "app.route": event["app.route"], "app.variant": event["app.variant"],
                       "app.tenant.id": event["app.tenant.id"], "app.input.language": event["app.input.language"],
