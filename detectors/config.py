@@ -1,7 +1,10 @@
 """Typed settings of the detector set (the ``detectors:`` section of the config file).
 
-Every number a detector or the episode logic uses is named here with its default, so a user tunes them in YAML and
-``inferwatch replay --config`` shows the effect on their own history before the live pipeline uses them.
+The numbers a user tunes are settings here, with their defaults, so they are set in YAML and ``inferwatch replay
+--config`` shows the effect on their own history before the live pipeline uses them. What is a fixed part of a
+method rather than a choice (how many distinct values a bucket tallies, the fewest observations before a window is
+judged, numerical floors) stays a named constant in the module that uses it (``detectors.bucket``,
+``detectors.signals``, ``detectors.category_mix``, ``detectors.variant_regression``, ...).
 
 >>> s = DetectorSettings()
 >>> s.bucket_s, s.series_key[0], s.slos
