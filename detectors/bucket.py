@@ -123,7 +123,7 @@ class CallBucket(Slotted):
             self.input_tokens_n += 1
             self.input_tokens_log += _log(value + 1.0)
         value = get("gen_ai.usage.output_tokens")
-        if value is not None:
+        if value is not None and error is None:  # a failed call writes nothing: a burst of them is the error rate's
             self.output_tokens_n += 1
             self.output_tokens_log += _log(value + 1.0)
         value = get("app.cost.usd")
