@@ -139,6 +139,10 @@ class DetectorSettings:
     series_key: list[str] = field(
         default_factory=lambda: ["service.name", "gen_ai.provider.name", "gen_ai.request.model"]
     )
+    #: the event field naming the deployment environment; it joins every series key (model, tenant, route and SLO
+    #: series) right after ``service.name``, so staging never trains or pages prod. Events without it still join
+    #: their series (without the label). Empty = off
+    environment_field: str = "deployment.environment.name"
     #: detectors that run (names of ``detectors.registry.SIGNALS``); empty = all
     enabled: list[str] = field(default_factory=list)
     #: event-time bucket width; detectors score and learn once per closed bucket

@@ -7,6 +7,10 @@ bounds what thousands of tenants cost; being many, they fire at a stricter score
 series' labels are its key set's fields, so the same problem on a tenant series and on a model series has two
 fingerprints.
 
+A key set's ``optional`` fields (the deployment environment, ``detectors.environment_field``) cut series when an event
+has them and are simply left out of its labels and store key when it does not: an event without an environment still
+joins a tenant series, and a series without one keeps the store key it had before the field was added.
+
 >>> tenants = KeySet(1, ["service.name", "app.tenant.id"], [], partial=False, new_bucket=lambda: CallBucket([]))
 >>> key = tenants.key({"service.name": "chat", "app.tenant.id": "t7", "gen_ai.request.model": "m"})
 >>> key, tenants.labels(key), tenants.store_key(key)
@@ -19,11 +23,21 @@ True
 >>> models = KeySet(0, ["service.name", "gen_ai.request.model"], [], partial=True, new_bucket=tenants.new_bucket)
 >>> key = models.key({"service.name": "chat"}); key, models.labels(key), models.store_key(key)
 ((0, 'chat', None), {'service.name': 'chat'}, '["chat",null]')
+>>> envs = KeySet(0, ["service.name", "env", "gen_ai.request.model"], [], True, tenants.new_bucket, optional={"env"})
+>>> envs.store_key(envs.key({"service.name": "chat", "env": "prod", "gen_ai.request.model": "m"}))
+'["chat","prod","m"]'
+>>> key = envs.key({"service.name": "chat", "gen_ai.request.model": "m"}); envs.labels(key), envs.store_key(key)
+({'service.name': 'chat', 'gen_ai.request.model': 'm'}, '["chat","m"]')
+>>> staged = KeySet(1, ["service.name", "env", "app.tenant.id"], [], False, tenants.new_bucket, optional={"env"})
+>>> staged.labels(staged.key({"service.name": "chat", "app.tenant.id": "t7"}))
+{'service.name': 'chat', 'app.tenant.id': 't7'}
+>>> staged.key({"service.name": "chat", "env": "staging"}) is None
+True
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from detectors.bucket import CallBucket
 from detectors.config import EpisodeSettings
@@ -34,13 +48,20 @@ class KeySet:
     that sums what those signals read, and when its episodes open and resolve."""
 
     __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent", "selector",
-                 "tag")
+                 "tag", "optional", "_required_at", "_optional_at")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
                  new_bucket: Callable[[], Any], episode: EpisodeSettings = EpisodeSettings(),
-                 calls_only: bool = False, selector: dict | None = None, tag: dict | None = None) -> None:
+                 calls_only: bool = False, selector: dict | None = None, tag: dict | None = None,
+                 optional: Iterable[str] = ()) -> None:
         self.index = index
         self.fields = list(fields)
+        #: fields an event may lack and still join (even a key set that is not partial); left out of the labels then
+        self.optional = frozenset(optional)
+        if index == 0 and len(self.optional) > 1:  # with two, a list missing one value would not say which
+            raise ValueError(f"the primary key set can have one optional field, got {sorted(self.optional)}")
+        self._required_at = [i for i, f in enumerate(self.fields) if f not in self.optional]
+        self._optional_at = [i for i, f in enumerate(self.fields) if f in self.optional]
         self.signals = signals
         #: a partial key set keeps events that lack some of its fields (the primary one: every event has a series)
         self.partial = partial
@@ -63,7 +84,7 @@ class KeySet:
             if event.get(name) != wanted:
                 return None
         values = tuple(map(event.get, self.fields))
-        if not self.partial and None in values:
+        if not self.partial and None in values and any(values[i] is None for i in self._required_at):
             return None
         return (self.index, *values)
 
@@ -72,7 +93,9 @@ class KeySet:
 
     def store_key(self, key: tuple) -> str:
         """The checkpoint key: the primary key set keeps the JSON list of values it always had (checkpoints already
-        stored stay valid); extra key sets use a JSON object of their labels, which cannot collide with a list."""
+        stored stay valid), less an optional field the series lacks; extra key sets use a JSON object of their labels,
+        which cannot collide with a list."""
         if self.index == 0:
-            return json.dumps(list(key[1:]), separators=(",", ":"))
+            values = [v for i, v in enumerate(key[1:]) if v is not None or i not in self._optional_at]
+            return json.dumps(values, separators=(",", ":"))
         return json.dumps({**self.tag, **self.labels(key)}, separators=(",", ":"))

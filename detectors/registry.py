@@ -88,7 +88,8 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
 
     def contributors(fields: list[str]) -> list[str]:
         return [f for f in s.contributor_fields if f not in fields]  # a tenant series: by route and variant
-    primary = contributors(s.series_key)
+    series_key, primary_optional = with_environment(s.series_key, s.environment_field)
+    primary = contributors(series_key)
 
     def full() -> Bucket:
         return Bucket(s.stages, s.categorical_fields, primary, s.negative_feedback_at_most)
@@ -99,16 +100,37 @@ def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
     loose = dataclasses.replace(s, baseline=dataclasses.replace(s.baseline, min_mean_ratio=s.extra_series_min_mean_ratio))
     extra = [signal for signal in build_signals(loose) if signal.name in s.extra_series_signals]
     stricter = dataclasses.replace(s.episode, fire_score=s.extra_series_fire_score)
-    key_sets = [KeySet(0, s.series_key, signals, partial=True, new_bucket=full, episode=s.episode),
-                *(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter, calls_only=True)
-                  for i, fields in enumerate(s.extra_series_keys, 1))]
+    key_sets = [KeySet(0, series_key, signals, partial=True, new_bucket=full, episode=s.episode,
+                       optional=primary_optional)]
+    for i, user_fields in enumerate(s.extra_series_keys, 1):
+        fields, optional = with_environment(user_fields, s.environment_field)
+        key_sets.append(KeySet(i, fields, extra, partial=False, new_bucket=calls(fields), episode=stricter,
+                               calls_only=True, optional=optional))
     return key_sets + [slo_key_set(len(key_sets) + i, slo, s) for i, slo in enumerate(s.slos)]
 
 
+def with_environment(fields: list[str], environment: str) -> tuple[list[str], set[str]]:
+    """``fields`` with the environment field right after ``service.name``, and the set of fields that are optional
+    (that one: an event without an environment still joins). Unchanged when the setting is off or the user's key
+    already names the field (then it is the user's, as they declared it).
+
+    >>> with_environment(["service.name", "app.tenant.id"], "deployment.environment.name")
+    (['service.name', 'deployment.environment.name', 'app.tenant.id'], {'deployment.environment.name'})
+    >>> with_environment(["service.name", "env"], "env"), with_environment(["service.name"], "")
+    ((['service.name', 'env'], set()), (['service.name'], set()))
+    """
+    if not environment or environment in fields:
+        return list(fields), set()
+    at = fields.index("service.name") + 1 if "service.name" in fields else 0
+    return [*fields[:at], environment, *fields[at:]], {environment}
+
+
 def slo_key_set(index: int, slo: SloSettings, settings: DetectorSettings) -> KeySet:
-    """One declared SLO as a key set: its selector picks the events, its ``group_by`` makes the series."""
-    return KeySet(index, slo.group_by, [SloBurn(slo, settings)], partial=False, new_bucket=lambda: SloBucket(slo),
-                  episode=settings.episode, selector=slo.selector, tag=slo_tag(slo))
+    """One declared SLO as a key set: its selector picks the events, its ``group_by`` (with the environment) makes
+    the series."""
+    fields, optional = with_environment(slo.group_by, settings.environment_field)
+    return KeySet(index, fields, [SloBurn(slo, settings)], partial=False, new_bucket=lambda: SloBucket(slo),
+                  episode=settings.episode, selector=slo.selector, tag=slo_tag(slo), optional=optional)
 
 
 def slo_tag(slo: SloSettings) -> dict:

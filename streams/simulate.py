@@ -282,7 +282,8 @@ class _World:
         if not error:
             quality = d.quality + fx.quality_shift - (0.04 if event["app.input.language"] != "en" else 0.0)
             score = min(1.0, max(0.0, rng.gauss(quality, 0.06)))
-            common = {**_labels_of(d), "app.route": event["app.route"], "app.variant": event["app.variant"],
+            common = {**_labels_of(d), "deployment.environment.name": event["deployment.environment.name"],
+                      "app.route": event["app.route"], "app.variant": event["app.variant"],
                       "app.tenant.id": event["app.tenant.id"], "app.input.language": event["app.input.language"],
                       "app.input.topic": event["app.input.topic"], "gen_ai.usage.input_tokens": input_tokens,
                       "gen_ai.response.id": event_id, "trace_id": event["trace_id"]}

@@ -18,7 +18,7 @@ NS = 10**9
 PINNED = {"time_unix_nano", "kind", "signal", "labels", "value", "expected", "score", "severity", "detector",
           "fingerprint", "exemplars", "status"}
 SPIKE = parse_incident("latency_spike@30m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o")
-GPT4O = {"service.name": "support-bot", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+GPT4O = {"service.name": "support-bot", "deployment.environment.name": "prod", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from streams.simulate import START_NS, generate
 
 NS = 10**9
 SPIKE = parse_incident("latency_spike@30m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o")
-TENANT_KEY = "service.name,app.tenant.id"
+TENANT_KEY = "service.name,deployment.environment.name,app.tenant.id"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,8 @@ def test_a_request_id_sent_as_tenant_folds_into_one_other_series_per_service_wit
 
     assert len(tenant_series(store)) == sum(min(n, 500) for n in per_service.values()) + len(capped)
     for service in capped:
-        assert f'{{"service.name":"{service}","app.tenant.id":"{OTHER}"}}' in store.items
+        assert f'{{"service.name":"{service}","deployment.environment.name":"{OTHER}","app.tenant.id":"{OTHER}"}}' \
+            in store.items
     alerts = cap_records(records)
     assert sorted(r["labels"]["service.name"] for r in alerts) == sorted(capped)
     assert all(r["labels"]["series.key"] == TENANT_KEY and r["status"] == "firing" and r["value"] == 500
@@ -155,7 +156,8 @@ def test_evicted_series_survive_a_failed_checkpoint_and_a_return(events):
         engine.checkpoint()
     store.down = False
     engine.checkpoint()
-    key = '["{}","{}","{}"]'.format(back["service.name"], back["gen_ai.provider.name"], back["gen_ai.request.model"])
+    key = '["{}","{}","{}","{}"]'.format(back["service.name"], back["deployment.environment.name"],
+                                         back["gen_ai.provider.name"], back["gen_ai.request.model"])
     version, series = pickle.loads(store.items[key])
     assert series.last_seen_ns == back["time_unix_nano"]
     assert "errors" in series.detectors, "its history before the eviction, not a fresh start"

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 
 import pytest
 
-from detectors.config import DetectorSettings
+from detectors.config import DetectorSettings, SloSettings
 from detectors.engine import DetectionEngine
 from detectors.incidents import parse_incident
 from detectors.state import InMemoryStateStore
@@ -14,6 +15,7 @@ from streams.config import ConfigError, settings_from_mapping
 from streams.simulate import START_NS, generate
 
 NS = 10**9
+ENV = "deployment.environment.name"
 SURGE = parse_incident("traffic_surge@25m+6m:app.tenant.id=tenant-007")
 SPIKE = parse_incident("latency_spike@25m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o")
 
@@ -35,8 +37,8 @@ def test_a_tenant_surge_across_services_pages_once_per_service_on_the_tenant_ser
     records = firing(run(DetectionEngine(DetectorSettings()), surge_events), "request.rate")
     tenant = [r for r in records if "app.tenant.id" in r["labels"]]
     assert {r["labels"]["service.name"] for r in tenant} == {"support-bot", "search-summarizer", "code-assistant"}
-    assert all(r["labels"] == {"service.name": r["labels"]["service.name"], "app.tenant.id": "tenant-007"}
-               for r in tenant)
+    assert all(r["labels"] == {"service.name": r["labels"]["service.name"], "deployment.environment.name": "prod",
+                               "app.tenant.id": "tenant-007"} for r in tenant)
     for r in tenant:
         delay_s = (r["time_unix_nano"] - START_NS) / NS - SURGE.start_s
         assert 0 < delay_s < 120 and r["value"] > 3 * r["expected"]
@@ -95,7 +97,7 @@ def test_a_checkpoint_of_another_state_version_is_not_restored(surge_events):
     first = DetectionEngine(DetectorSettings(), store)
     run(first, surge_events[:3000])
     first.checkpoint()
-    key = '["support-bot","openai","gpt-4o"]'
+    key = '["support-bot","prod","openai","gpt-4o"]'
     valid = dict(store.items)
     store.items[key] = pickle.dumps(pickle.loads(store.items[key])[1])  # what a version without the tag wrote
 
@@ -136,3 +138,61 @@ def test_a_series_checkpointed_in_the_middle_of_a_silence_carries_on_after_a_res
     assert firing(restarted(events, 1500, InMemoryStateStore())) == uninterrupted
     assert [r["labels"]["gen_ai.request.model"] for r in uninterrupted if r["signal"] == "request.rate"] == \
         ["claude-opus-4"]
+
+
+def in_environment(events, environment: str | None, prefix: str) -> list[dict]:
+    """``events`` moved to another environment (None: without one), with event ids of their own."""
+    moved = [{k: v for k, v in e.items() if k != ENV} for e in events]
+    return [{**e, "event.id": prefix + e["event.id"], **({ENV: environment} if environment else {})} for e in moved]
+
+
+@pytest.fixture(scope="module")
+def staging_spike():
+    """Prod traffic, healthy, and the same services' staging traffic (another seed), slow on support-bot/gpt-4o."""
+    prod = generate(seed=3, start_ns=START_NS, duration_s=2400, rate_per_s=15, incidents=[])
+    staging = generate(seed=4, start_ns=START_NS, duration_s=2400, rate_per_s=15, incidents=[SPIKE])
+    return sorted([*prod, *in_environment(staging, "staging", "stg-")], key=lambda e: e["time_unix_nano"])
+
+
+def test_a_latency_incident_in_staging_pages_staging_and_leaves_prod_quiet(staging_spike):
+    records = firing(run(DetectionEngine(DetectorSettings()), staging_spike))
+    assert [r["labels"] for r in records if r["signal"] == "gen_ai.client.operation.duration"] == [
+        {"service.name": "support-bot", ENV: "staging", "gen_ai.provider.name": "openai",
+         "gen_ai.request.model": "gpt-4o"}]
+    assert not [r for r in records if r["labels"].get(ENV) == "prod"], "prod was healthy throughout"
+
+
+def test_with_the_environment_field_off_staging_pages_as_the_shared_series(staging_spike):
+    records = firing(run(DetectionEngine(DetectorSettings(environment_field="")), staging_spike))
+    latency = [r["labels"] for r in records if r["signal"] == "gen_ai.client.operation.duration"]
+    assert latency == [{"service.name": "support-bot", "gen_ai.provider.name": "openai",
+                        "gen_ai.request.model": "gpt-4o"}], "one series for both: the spike is half its calls"
+
+
+def test_a_slo_is_cut_by_environment_and_its_selector_still_picks_events(staging_spike):
+    """Windows of 10 and 2 minutes, so a 5-minute incident can burn 14.4 times the budget."""
+    latency = {"indicator": "latency", "threshold": 5.0, "objective": 0.99, "fast_long_s": 600, "fast_short_s": 120}
+    gpt4o = {"service.name": "support-bot", "gen_ai.request.model": "gpt-4o"}
+    everywhere = SloSettings(name="all", selector=gpt4o, **latency)
+    prod_only = SloSettings(name="prod", selector={**gpt4o, ENV: "prod"}, **latency)
+    records = firing(run(DetectionEngine(DetectorSettings(enabled=["latency"], slos=[everywhere, prod_only])),
+                         staging_spike))
+    slo = {(r["signal"], tuple(r["labels"].items())) for r in records if r["kind"] == "slo_burn"}
+    assert slo == {("slo.all", (("service.name", "support-bot"), (ENV, "staging")))}
+
+
+def test_events_without_an_environment_still_form_their_series_without_the_label():
+    events = in_environment(generate(seed=6, start_ns=START_NS, duration_s=120, rate_per_s=5, incidents=[]), None, "")
+    store = InMemoryStateStore()
+    engine = DetectionEngine(DetectorSettings(), store)
+    run(engine, events)
+    engine.checkpoint()
+    calls = [e for e in events if e["event.kind"] == "llm_call"]
+    models = {(e["service.name"], e["gen_ai.provider.name"], e["gen_ai.request.model"]) for e in events}
+    tenants = {(e["service.name"], e["app.tenant.id"]) for e in calls}
+    assert engine.series_count() == len(models) + len(tenants)
+    assert not [s for s in engine._series.values() if ENV in s.labels]
+    # the store keys such series had before the environment joined the key: their checkpoints are still found
+    assert {json.dumps(list(m), separators=(",", ":")) for m in models} | \
+        {json.dumps({"service.name": s, "app.tenant.id": t}, separators=(",", ":")) for s, t in tenants} == \
+        set(store.items)

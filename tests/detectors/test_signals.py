@@ -11,8 +11,10 @@ from detectors.registry import emitted_signals
 from streams.simulate import START_NS, generate
 
 NS = 10**9
-MISTRAL = {"service.name": "code-assistant", "gen_ai.provider.name": "aws.bedrock", "gen_ai.request.model": "mistral-large"}
-MINI = {"service.name": "search-summarizer", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o-mini"}
+MISTRAL = {"service.name": "code-assistant", "deployment.environment.name": "prod", "gen_ai.provider.name": "aws.bedrock",
+           "gen_ai.request.model": "mistral-large"}
+MINI = {"service.name": "search-summarizer", "deployment.environment.name": "prod", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini"}
 RETRIEVAL = parse_incident("retrieval_slowdown@25m+5m:service.name=code-assistant,gen_ai.request.model=mistral-large")
 SHIFT = parse_incident("embedding_shift@25m+15m:service.name=search-summarizer,gen_ai.request.model=gpt-4o-mini")
 
