@@ -175,14 +175,14 @@ class DetectorSettings:
     #: answer finance's first question: which tenant is burning our money
     extra_series_signals: list[str] = field(
         default_factory=lambda: ["latency", "errors", "traffic", "input_tokens", "cost"])
-    #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
-    #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
     #: what ``baseline.min_mean_ratio`` is on extra series: a tenant's tokens or latency page when they moved by
     #: this factor (its few calls make smaller moves common; "which tenant is burning our money" is about big ones)
     extra_series_min_mean_ratio: float = field(default=2.0, metadata={"ge": 1})
     #: an extra series opens no episode on a signal its service's model series fired on within this long
     #: (``DetectionEngine._firing``): the service's record already covers its tenants
     extra_series_defer_s: float = field(default=1800.0, metadata={"ge": 0})
+    #: an extra series' bucket is anomalous from this score (instead of ``episode.fire_score``): there are many of
+    #: them (one per tenant and service), and at the model series' threshold chance alone would page every few hours
     extra_series_fire_score: float = field(default=0.999999, metadata={"gt": 0, "le": 1})
     #: categorical input fields whose mix is watched for drift
     categorical_fields: list[str] = field(default_factory=lambda: ["app.input.language", "app.input.topic"])
