@@ -197,15 +197,20 @@ class DetectionEngine:
         return records
 
     def _firing(self) -> frozenset:
-        """``(service.name, signal name)`` of every episode on a primary series that is open or resolved within
+        """``((service.name, environment), signal name)`` of every episode on a primary series open or resolved within
         ``extra_series_defer_s``. An extra series (a tenant, a route) opens no episode on a signal its service is
         firing on, or fired on lately: that record covers it (and names the top tenants and routes in
         ``contributors``), so one slow model does not page once per tenant, and the thin tenants of a deploy's service,
         whose longer windows see the same shift minutes later, do not page after the service has learned it."""
         since = self._watermark_ns - int(self.settings.extra_series_defer_s * NS)
-        return frozenset((series.labels.get("service.name"), name) for key, series in self._series.items()
+        return frozenset((self._scope(series), name) for key, series in self._series.items()
                          if key[0] == 0 for name, episode in series.episodes.items()
                          if episode.active or episode.emitted_ns >= since > 0)
+
+    def _scope(self, series: Series) -> tuple:
+        """What an extra series defers to: its service in its environment (staging never mutes prod)."""
+        labels = series.labels
+        return labels.get("service.name"), labels.get(self.settings.environment_field)
 
     def checkpoint(self) -> int:
         """Save the state of every series changed since the last checkpoint; returns how many were saved.
@@ -351,7 +356,7 @@ class DetectionEngine:
 
     def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset) -> list[AnomalyRecord]:
         records = []
-        service = series.labels.get("service.name")
+        service = self._scope(series)
         for signal in key_set.signals:
             x = signal.observe(series.ring)
             detector = series.detectors.get(signal.name)
