@@ -212,8 +212,9 @@ class DetectorSettings:
     #: one ``series.cap`` record: real services use a handful of models, 200 is far above that
     max_series_per_service: int = field(default=200, metadata={"ge": 1})
     #: series of each extra key set (tenants, routes, SLO groups) per service, folded likewise beyond it: a request id
-    #: sent as the tenant costs one series, and 500 covers a large B2B customer base
-    max_extra_series_per_service: int = field(default=500, metadata={"ge": 1})
+    #: sent as the tenant costs one series, and 2,000 covers a large B2B customer base (1,000 Zipf tenants per
+    #: service stay under it: a healthy tenant base must not page ``series.cap``); ~4 KB each
+    max_extra_series_per_service: int = field(default=2000, metadata={"ge": 1})
 
     def __post_init__(self) -> None:
         seen = [tuple(self.series_key)]

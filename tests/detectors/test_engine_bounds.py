@@ -25,7 +25,7 @@ def events():
 
 @pytest.fixture(scope="module")
 def calls():
-    return [e for e in generate(seed=4, start_ns=START_NS, duration_s=400, rate_per_s=6, incidents=[])
+    return [e for e in generate(seed=4, start_ns=START_NS, duration_s=1200, rate_per_s=8, incidents=[])
             if e["event.kind"] == "llm_call"]
 
 
@@ -37,30 +37,33 @@ def cap_records(records):
     return [r for r in records if (r["kind"], r["signal"]) == ("cardinality", "series.cap")]
 
 
+CAP = DetectorSettings().max_extra_series_per_service
+
+
 def tenant_series(store):
     return [key for key in store.items if '"app.tenant.id"' in key]
 
 
 def test_a_request_id_sent_as_tenant_folds_into_one_other_series_per_service_with_one_record(calls):
-    """Defaults: 500 tenant series per service; every call of the flood carries a tenant id never seen before."""
+    """Defaults: CAP tenant series per service; every call of the flood carries a tenant id never seen before."""
     flood = [{**e, "app.tenant.id": f"req-{i}"} for i, e in enumerate(calls)]
     per_service = {s: sum(e["service.name"] == s for e in flood) for s in {e["service.name"] for e in flood}}
-    capped = {s for s, n in per_service.items() if n > 500}
+    capped = {s for s, n in per_service.items() if n > CAP}
     assert capped, "the flood must exceed the default cap on some service"
     store = InMemoryStateStore()
     engine = DetectionEngine(DetectorSettings(enabled=["errors"]), store)
     records = run(engine, flood)
     engine.checkpoint()
 
-    assert len(tenant_series(store)) == sum(min(n, 500) for n in per_service.values()) + len(capped)
+    assert len(tenant_series(store)) == sum(min(n, CAP) for n in per_service.values()) + len(capped)
     for service in capped:
         assert f'{{"service.name":"{service}","deployment.environment.name":"{OTHER}","app.tenant.id":"{OTHER}"}}' \
             in store.items
     alerts = cap_records(records)
     assert sorted(r["labels"]["service.name"] for r in alerts) == sorted(capped)
-    assert all(r["labels"]["series.key"] == TENANT_KEY and r["status"] == "firing" and r["value"] == 500
+    assert all(r["labels"]["series.key"] == TENANT_KEY and r["status"] == "firing" and r["value"] == CAP
                for r in alerts)
-    assert engine.counts["series_overflow_events"] == sum(n - 500 for n in per_service.values() if n > 500)
+    assert engine.counts["series_overflow_events"] == sum(n - CAP for n in per_service.values() if n > CAP)
 
 
 def test_distinct_service_names_beyond_the_cap_fold_into_one_other_service(calls):
