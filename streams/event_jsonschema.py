@@ -50,7 +50,7 @@ def event_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one telemetry event; a Kafka message holds one event or an array of them."""
     properties = {name: _schema_of(name, check) for name, check in schema.OPTIONAL.items()}
     properties.update({name: _schema_of(name, check) for name, check in schema.COMMON_REQUIRED.items()})
-    properties["event.kind"] = {"enum": list(schema.KINDS), "default": schema.KINDS[0]}
+    properties["event.kind"] = {"enum": list(schema.EVENT_KINDS), "default": schema.EVENT_KINDS[0]}
     per_kind = []
     for kind, required in schema.REQUIRED.items():
         then: dict[str, Any] = {"required": list(required),
@@ -60,7 +60,7 @@ def event_json_schema() -> dict[str, Any]:
                              {"required": ["gen_ai.evaluation.name", "gen_ai.evaluation.score.value"]}]
         # an absent event.kind is the default kind: "properties" holds vacuously when the key is missing
         when = {"properties": {"event.kind": {"const": kind}}}
-        if kind != schema.KINDS[0]:
+        if kind != schema.EVENT_KINDS[0]:
             when["required"] = ["event.kind"]
         per_kind.append({"if": when, "then": then})
     stage = {**_schema_of("app.stage.*.duration", schema._seconds),
