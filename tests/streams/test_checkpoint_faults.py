@@ -2,6 +2,7 @@
 detection goes on, and once Redis is back the next checkpoint saves every series that changed meanwhile."""
 from __future__ import annotations
 
+import json
 import pickle
 
 import orjson
@@ -50,9 +51,9 @@ def test_redis_down_stops_neither_detection_nor_checkpoints_for_good(new_stack):
     in_memory = sum(p.engine.series_count() for p in service.pipelines.values())
     assert len(client.keys(KEY_PREFIX + "*")) == in_memory, "the first save's series and every new one"
     last = events[-1]
-    key = '["{}","{}","{}"]'.format(last["service.name"], last["gen_ai.provider.name"], last["gen_ai.request.model"])
+    fields = ("service.name", "deployment.environment.name", "gen_ai.provider.name", "gen_ai.request.model")
+    key = json.dumps([last[f] for f in fields], separators=(",", ":"))  # the model series' checkpoint key
     version, series = pickle.loads(service._store.load(key))
-    fields = ("service.name", "gen_ai.provider.name", "gen_ai.request.model")
     assert series.last_seen_ns == max(e["time_unix_nano"] for e in events
                                       if all(e.get(f) == last[f] for f in fields)), \
         "its state as changed while Redis was down, not as of the first save"

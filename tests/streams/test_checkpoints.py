@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import pickle
 import stat
 
@@ -81,7 +82,8 @@ def test_a_value_of_the_wrong_type_at_a_checkpoint_key_starts_the_series_afresh(
     events = [e for e in generate(seed=7, start_ns=START_NS, duration_s=120, rate_per_s=10, incidents=[])
               if e["event.kind"] == "llm_call"]
     first = events[0]
-    key = '["{}","{}","{}"]'.format(first["service.name"], first["gen_ai.provider.name"], first["gen_ai.request.model"])
+    key = json.dumps([first[f] for f in ("service.name", "deployment.environment.name", "gen_ai.provider.name",
+                                         "gen_ai.request.model")], separators=(",", ":"))  # the model series' key
     redis_client.lpush(KEY_PREFIX + key, b"not a string")
     engine = DetectionEngine(DetectorSettings(enabled=["errors"]),
                              RedisCheckpointStore(redis_client, SignedBlobCodec(b"k" * 32)))
