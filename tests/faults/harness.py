@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import orjson
 import redis
@@ -301,10 +301,11 @@ class Run:
 
     # -- driving
 
-    def publish(self) -> int:
-        """The shared stream, batched per service as the producer helper does; returns the number of messages."""
+    def publish(self, events: Iterable[dict] | None = None) -> int:
+        """The shared stream (or ``events``, a part of it), batched per service as the producer helper does; returns
+        the number of messages on the topic."""
         producer = TelemetryProducer(self.bootstrap, self.telemetry_topic, batch_size=EVENTS_PER_MESSAGE)
-        for event in stream():
+        for event in stream() if events is None else events:
             producer.send(event)
         producer.flush(60)
         return sum(self.end_offsets(self.telemetry_topic).values())
