@@ -25,7 +25,7 @@ from alerting.matchers import (Matcher, match_labels, matcher_spec, matches, par
 from alerting.redact import redact
 from alerting.service import AlertingService
 from alerting.silences import Silence
-from alerting.slack_actions import make_server
+from alerting.slack_actions import make_server, serve_forever
 from detectors.contract import DEFAULT_SEVERITY, SEVERITIES  # leaf modules: they import no detector
 from detectors.durations import parse_duration, positive_duration
 
@@ -316,13 +316,7 @@ class SlackActionsCommand:
         host, port = server.server_address[:2]
         print(f"slack-actions: listening on http://{host}:{port}/ (put it behind HTTPS as the app's Request URL)",
               flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
-            service.close()
+        serve_forever(server, service)
         return 0
 
 

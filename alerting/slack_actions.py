@@ -195,6 +195,17 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             self._slots.release()
 
 
+def serve_forever(server: BoundedHTTPServer, service: AlertingService) -> None:
+    """Serve until interrupted, then close the socket and Redis (``slack-actions`` and ``ui`` alike)."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        service.close()
+
+
 def make_server(service: AlertingService, signing_secret: str, host: str, port: int, *,
                 timeout_s: float = SOCKET_TIMEOUT_S, max_connections: int = MAX_CONNECTIONS) -> BoundedHTTPServer:
     verifier = SignatureVerifier(signing_secret)

@@ -6,8 +6,9 @@ import sys
 from typing import Any
 
 from alerting.service import AlertingService
+from alerting.slack_actions import serve_forever
 from alerting.ui.auth import Access, refusal
-from alerting.ui.server import make_server, serve_forever
+from alerting.ui.server import make_server
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -233,15 +233,3 @@ def make_server(service: AlertingService, access: Access, host: str, port: int, 
             self.wfile.write(data)
 
     return BoundedHTTPServer((host, port), Handler, max_connections)
-
-
-def serve_forever(server: BoundedHTTPServer, service: AlertingService) -> None:
-    """Serve until interrupted, then close the socket and Redis."""
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        service.close()
-
