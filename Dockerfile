@@ -7,9 +7,9 @@ COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY detectors ./detectors
 COPY alerting ./alerting
-RUN pip install --no-cache-dir . && useradd --system --home-dir /app inferwatch && chown inferwatch /app
-# runbooks are read at run time (alerting.runbooks_dir, relative to the working dir)
+# the shipped runbooks install as package data (inferwatch.runbooks); alerting.runbooks_dir points at your own
 COPY runbooks ./runbooks
+RUN pip install --no-cache-dir . && useradd --system --home-dir /app inferwatch && chown inferwatch /app
 USER inferwatch
 
 ENTRYPOINT ["inferwatch"]

@@ -11,8 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from alerting.matchers import match_labels
-from detectors.contract import DEFAULT_SEVERITY  # the record contract: a leaf module, imports no detector
+from inferwatch.alerting.matchers import match_labels
+from inferwatch.detectors.contract import DEFAULT_SEVERITY  # the record contract: a leaf module, imports no detector
 
 State = Literal["pending", "firing", "acknowledged", "resolved"]
 ACTIVE_STATES = ("pending", "firing", "acknowledged")

@@ -17,17 +17,17 @@ from typing import Any
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from alerting.alert import Alert
-from alerting.command_line import UserError, add_output_option, emit
-from alerting.config import AlertingSettings, CommandSettings, LevelSettings, PolicySettings, RouteSettings
-from alerting.matchers import (Matcher, match_labels, matcher_spec, matches, parse_matcher_text, parse_matchers,
+from inferwatch.alerting.alert import Alert
+from inferwatch.alerting.command_line import UserError, add_output_option, emit
+from inferwatch.alerting.config import AlertingSettings, CommandSettings, LevelSettings, PolicySettings, RouteSettings
+from inferwatch.alerting.matchers import (Matcher, match_labels, matcher_spec, matches, parse_matcher_text, parse_matchers,
                                spec_text)
-from alerting.redact import redact
-from alerting.service import AlertingService
-from alerting.silences import Silence
-from alerting.slack_actions import make_server, serve_forever
-from detectors.contract import DEFAULT_SEVERITY, SEVERITIES  # leaf modules: they import no detector
-from detectors.durations import parse_duration, positive_duration
+from inferwatch.alerting.redact import redact
+from inferwatch.alerting.service import AlertingService
+from inferwatch.alerting.silences import Silence
+from inferwatch.alerting.slack_actions import make_server, serve_forever
+from inferwatch.detectors.contract import DEFAULT_SEVERITY, SEVERITIES  # leaf modules: they import no detector
+from inferwatch.detectors.durations import parse_duration, positive_duration
 
 TEST_DETECTOR = "inferwatch-alerts-test"
 TEST_POLICY = "__alerts_test__"

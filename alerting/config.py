@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, Protocol
 
-from alerting.matchers import MatcherError, parse_matchers
+from inferwatch.alerting.matchers import MatcherError, parse_matchers
 
 #: the public endpoints; EU PagerDuty accounts use https://events.eu.pagerduty.com
 SLACK_API_URL = "https://slack.com/api/"
@@ -224,7 +224,8 @@ class AlertingSettings:
     pagerduty: PagerDutySettings = field(default_factory=PagerDutySettings)
     email: EmailSettings = field(default_factory=EmailSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
-    runbooks_dir: str = "runbooks"
+    #: directory of the markdown runbooks attached to alerts; empty = the runbooks shipped with inferwatch
+    runbooks_dir: str = ""
     #: runbook links are built from this (e.g. the repository's web view of runbooks/); empty = the runbook's
     #: repository path (``runbooks/latency.md``), shown as text
     runbook_base_url: str = ""

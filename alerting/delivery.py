@@ -13,14 +13,14 @@ import logging
 from dataclasses import replace
 from typing import Any, Callable
 
-from alerting.alert import Alert, AlertView, RunbookLink, episode_key
-from alerting.config import AlertingSettings
-from alerting.grouping import ThreadGroups
-from alerting.lifecycle import Guard
-from alerting.metrics import AlertingMetrics
-from alerting.notifiers import THREADED, Notification, Notifier, NotifierError, Thread
-from alerting.outbox import Outbox, OutboxEntry
-from alerting.store import AlertStore, Change
+from inferwatch.alerting.alert import Alert, AlertView, RunbookLink, episode_key
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.grouping import ThreadGroups
+from inferwatch.alerting.lifecycle import Guard
+from inferwatch.alerting.metrics import AlertingMetrics
+from inferwatch.alerting.notifiers import THREADED, Notification, Notifier, NotifierError, Thread
+from inferwatch.alerting.outbox import Outbox, OutboxEntry
+from inferwatch.alerting.store import AlertStore, Change
 
 log = logging.getLogger(__name__)
 

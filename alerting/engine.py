@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import uuid
 
-from alerting.config import AlertingSettings
-from alerting.delivery import Delivery
-from alerting.lifecycle import Lifecycle, Runbooks
-from alerting.metrics import AlertingMetrics
-from alerting.notifiers import Notifier
-from alerting.outbox import Outbox
-from alerting.silences import SilenceStore
-from alerting.store import AlertStore
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.delivery import Delivery
+from inferwatch.alerting.lifecycle import Lifecycle, Runbooks
+from inferwatch.alerting.metrics import AlertingMetrics
+from inferwatch.alerting.notifiers import Notifier
+from inferwatch.alerting.outbox import Outbox
+from inferwatch.alerting.silences import SilenceStore
+from inferwatch.alerting.store import AlertStore
 
 __all__ = ["Engine", "Runbooks"]
 

@@ -24,11 +24,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
-from alerting.alert import Alert
-from alerting.config import GroupingSettings
-from alerting.outbox import Outbox, OutboxEntry
-from alerting.store import AlertStore
-from detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
+from inferwatch.alerting.alert import Alert
+from inferwatch.alerting.config import GroupingSettings
+from inferwatch.alerting.outbox import Outbox, OutboxEntry
+from inferwatch.alerting.store import AlertStore
+from inferwatch.detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
 
 # KEYS: the entry being delivered, the group; returns {parent entry key or '', '1' to broadcast else '0'}
 PLACE_LUA = """

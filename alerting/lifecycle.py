@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from alerting.alert import Alert, RunbookLink
-from alerting.config import AlertingSettings, PolicySettings
-from alerting.outbox import OutboxEntry
-from alerting.routing import Inhibitor, Router
-from alerting.silences import Silence, SilenceStore
-from alerting.store import AlertStore, AuditLine, Change
+from inferwatch.alerting.alert import Alert, RunbookLink
+from inferwatch.alerting.config import AlertingSettings, PolicySettings
+from inferwatch.alerting.outbox import OutboxEntry
+from inferwatch.alerting.routing import Inhibitor, Router
+from inferwatch.alerting.silences import Silence, SilenceStore
+from inferwatch.alerting.store import AlertStore, AuditLine, Change
 
 
 class Runbooks(Protocol):

@@ -122,7 +122,7 @@ def parse_matcher_text(text: str) -> tuple[Matcher, ...]:
     >>> parse_matcher_text("oops")
     Traceback (most recent call last):
     ...
-    alerting.matchers.MatcherError: cannot read a matcher at 'oops' (expected key=value, key!=value, key=~regex or \
+    inferwatch.alerting.matchers.MatcherError: cannot read a matcher at 'oops' (expected key=value, key!=value, key=~regex or \
 key!~regex; quote values with spaces or commas: key="a b")
     """
     body = text.strip()

@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from alerting.alert import ACTIVE_STATES
-from detectors.contract import SEVERITIES  # the record contract (a leaf module)
+from inferwatch.alerting.alert import ACTIVE_STATES
+from inferwatch.detectors.contract import SEVERITIES  # the record contract (a leaf module)
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Routing and inhibition: which policy an alert follows, and which other alert mutes it. Both are label matchers.
 
->>> from alerting.config import AlertingSettings, RouteSettings, PolicySettings, LevelSettings
+>>> from inferwatch.alerting.config import AlertingSettings, RouteSettings, PolicySettings, LevelSettings
 >>> s = AlertingSettings(policies={"default": PolicySettings([LevelSettings(["slack"])]),
 ...                                "urgent": PolicySettings([LevelSettings(["pagerduty"])])},
 ...                      routes=[RouteSettings(match={"severity": "critical"}, policy="urgent")])
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from alerting.alert import Alert
-from alerting.config import AlertingSettings
-from alerting.matchers import matches, parse_matchers
+from inferwatch.alerting.alert import Alert
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.matchers import matches, parse_matchers
 
 
 class Router:

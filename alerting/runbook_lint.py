@@ -15,8 +15,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Iterable
 
-from alerting.matchers import Matcher
-from alerting.runbooks import LintProblem, Runbook, duplicate_ids, read_directory
+from inferwatch.alerting.matchers import Matcher
+from inferwatch.alerting.runbooks import LintProblem, Runbook, duplicate_ids, read_directory
 
 #: the record fields a runbook is usually written for; ``lint`` checks coverage and ambiguity on them
 COVERAGE_KEYS = ("kind", "signal")

@@ -7,7 +7,7 @@ they are validated strictly: ``RunbookLibrary.load`` refuses an invalid library 
 module parses; ``alerting.runbook_lint`` collects every problem at once, including ambiguous matches and the alert
 kinds nobody wrote a runbook for.
 
->>> from alerting.matchers import parse_matchers
+>>> from inferwatch.alerting.matchers import parse_matchers
 >>> latency = Runbook(id="latency", title="Latency", path=Path("runbooks/latency.md"),
 ...                   match=parse_matchers({"kind": "threshold", "signal": "gen_ai.client.operation.duration"}),
 ...                   severity="warning", owner="llm-platform", escalation=None,
@@ -34,8 +34,9 @@ from urllib.parse import quote
 
 import yaml
 
-from alerting.matchers import Matcher, MatcherError, matches, parse_matchers, specificity
-from detectors.contract import SEVERITIES  # the record contract (a leaf module)
+from inferwatch.alerting.matchers import Matcher, MatcherError, matches, parse_matchers, specificity
+from inferwatch.detectors.contract import SEVERITIES  # the record contract (a leaf module)
+from inferwatch.runbooks import DIRECTORY as SHIPPED_RUNBOOKS
 
 REQUIRED_KEYS = ("id", "title", "match", "severity", "owner")
 OPTIONAL_KEYS = ("escalation",)
@@ -125,6 +126,15 @@ class RunbookLibrary:
 
 
 # -- reading one file -------------------------------------------------------------------------------------------
+
+
+def runbook_directory(setting: str) -> Path:
+    """The directory ``alerting.runbooks_dir`` names; empty means the runbooks installed with inferwatch.
+
+    >>> runbook_directory("").joinpath("latency.md").is_file(), runbook_directory("my-runbooks")
+    (True, PosixPath('my-runbooks'))
+    """
+    return Path(setting) if setting else SHIPPED_RUNBOOKS
 
 
 def read_directory(directory: Path) -> tuple[list[Runbook], list[LintProblem]]:

@@ -13,21 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import redis
 from prometheus_client import CollectorRegistry
 
-from alerting.config import AlertingSettings
-from alerting.engine import Engine, Runbooks
-from alerting.metrics import AlertingMetrics
-from alerting.notifiers import Notifier, build_notifiers
-from alerting.outbox import Outbox
-from alerting.runbooks import RunbookError, RunbookLibrary
-from alerting.silences import Silence, SilenceStore
-from alerting.store import AlertStore
-from detectors.contract import DEFAULT_SEVERITY, SEVERITIES, STATUSES  # the record contract (a leaf module)
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.engine import Engine, Runbooks
+from inferwatch.alerting.metrics import AlertingMetrics
+from inferwatch.alerting.notifiers import Notifier, build_notifiers
+from inferwatch.alerting.outbox import Outbox
+from inferwatch.alerting.runbooks import RunbookError, RunbookLibrary, runbook_directory
+from inferwatch.alerting.silences import Silence, SilenceStore
+from inferwatch.alerting.store import AlertStore
+from inferwatch.detectors.contract import DEFAULT_SEVERITY, SEVERITIES, STATUSES  # the record contract (a leaf module)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +143,7 @@ def parse_record(record: Mapping[str, Any]) -> tuple[str, int, str, str]:
     >>> parse_record({"time_unix_nano": 5})
     Traceback (most recent call last):
     ...
-    alerting.service.InvalidRecord: fingerprint: missing or not a non-empty string
+    inferwatch.alerting.service.InvalidRecord: fingerprint: missing or not a non-empty string
     """
     if not isinstance(record, Mapping):
         raise InvalidRecord(f"record: expected an object, got {type(record).__name__}")
@@ -163,13 +162,17 @@ def parse_record(record: Mapping[str, Any]) -> tuple[str, int, str, str]:
     return fp, event_ns, status, severity
 
 
-def load_runbooks(directory: str) -> RunbookLibrary | None:
-    """The runbook library, or None (alerts then go out without a runbook) if the directory is missing or invalid."""
-    if not Path(directory).is_dir():
+def load_runbooks(setting: str) -> RunbookLibrary | None:
+    """The runbook library of ``alerting.runbooks_dir`` (empty: the shipped runbooks), or None (alerts then go out
+    without a runbook) if the directory is missing or invalid."""
+    directory = runbook_directory(setting)
+    if not directory.is_dir():
         log.warning("alerting: runbook directory %s not found; alerts will carry no runbook", directory)
         return None
     try:
-        return RunbookLibrary.load(directory)
+        library = RunbookLibrary.load(directory)
     except RunbookError as exc:
         log.error("alerting: runbooks not loaded (%s); run `inferwatch runbooks lint`", exc)
         return None
+    log.info("alerting: %d runbooks loaded from %s", len(library.runbooks), directory)
+    return library

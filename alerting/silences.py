@@ -17,7 +17,7 @@ from typing import Mapping
 
 import redis
 
-from alerting.matchers import matches, parse_matchers
+from inferwatch.alerting.matchers import matches, parse_matchers
 
 
 @dataclass(frozen=True)

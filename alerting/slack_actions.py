@@ -29,8 +29,8 @@ from urllib.parse import parse_qs
 import redis
 from slack_sdk.signature import SignatureVerifier
 
-from alerting import templates
-from alerting.service import AlertingService
+from inferwatch.alerting import templates
+from inferwatch.alerting.service import AlertingService
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def content_length(value: str | None) -> int:
     >>> content_length("-1")
     Traceback (most recent call last):
     ...
-    alerting.slack_actions.Refused: Content-Length is not a decimal number
+    inferwatch.alerting.slack_actions.Refused: Content-Length is not a decimal number
     """
     if value is None:
         raise Refused(411, "no Content-Length")

@@ -19,9 +19,9 @@ from typing import Callable
 
 import redis
 
-from alerting.alert import Alert
-from alerting.outbox import Outbox, OutboxEntry
-from detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
+from inferwatch.alerting.alert import Alert
+from inferwatch.alerting.outbox import Outbox, OutboxEntry
+from inferwatch.detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
 
 INGEST_LUA = """
 local alert, seen, due, active, index, audit, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]

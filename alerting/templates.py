@@ -1,6 +1,6 @@
 """Message text for every channel, in one place. Every record-derived string goes through ``alerting.redact``.
 
->>> from alerting.alert import AlertView
+>>> from inferwatch.alerting.alert import AlertView
 >>> view = AlertView(fingerprint="fp1", episode=1, state="firing", severity="critical", level=0, kind="threshold",
 ...     signal="gen_ai.client.operation.duration", detector="latency", labels={"service.name": "chat<!here>"},
 ...     value=4.2, expected={"high": 1.5}, score=0.97, exemplars=["ev-1"], count=3, opened_at=0.0, acked_by="",
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from alerting.alert import AlertView
-from alerting.config import AlertingSettings, SLACK_USER_GROUP_ID
-from alerting.redact import code_span, escape_slack, for_slack, neutralise_mrkdwn, redact
+from inferwatch.alerting.alert import AlertView
+from inferwatch.alerting.config import AlertingSettings, SLACK_USER_GROUP_ID
+from inferwatch.alerting.redact import code_span, escape_slack, for_slack, neutralise_mrkdwn, redact
 
 SUMMARY = "[{severity}] {signal} {value} vs expected {expected} on {series} ({kind})"
 HEADER = "{severity}: {title} · {service}"

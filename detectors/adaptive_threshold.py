@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import random
 
-from detectors.ewstats import EWStats
-from detectors.scoring import normal_score
+from inferwatch.detectors.ewstats import EWStats
+from inferwatch.detectors.scoring import normal_score
 
 
 class AdaptiveThreshold:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.pickling import Slotted
+from inferwatch.detectors.pickling import Slotted
 
 MAX_VALUES = 32
 OTHER = "__other__"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.scoring import chi2_score
+from inferwatch.detectors.scoring import chi2_score
 
 MAX_CATEGORIES = 64
 MIN_WINDOW = 20

@@ -11,7 +11,7 @@ imports nothing of ours, so using it pulls in no detector.
 >>> parse_duration("30m1h")
 Traceback (most recent call last):
 ...
-detectors.durations.DurationError: invalid duration '30m1h': units must go from largest to smallest, each once \
+inferwatch.detectors.durations.DurationError: invalid duration '30m1h': units must go from largest to smallest, each once \
 (w, d, h, m, s, ms), e.g. 90s, 30m, 1h30m, 2d, 1w, or a plain number of seconds
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ def positive_duration(text: str | int | float) -> float:
     >>> positive_duration("0s")
     Traceback (most recent call last):
     ...
-    detectors.durations.DurationError: invalid duration '0s': must be more than 0 (e.g. 90s, 30m, 1h30m, 2d, 1w)
+    inferwatch.detectors.durations.DurationError: invalid duration '0s': must be more than 0 (e.g. 90s, 30m, 1h30m, 2d, 1w)
     """
     seconds = parse_duration(text)
     if seconds <= 0:

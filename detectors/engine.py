@@ -19,7 +19,7 @@ changed and evicted series for the next checkpoint; restored state whose time is
 clock plus the ingest skew) is pulled back to the engine's watermark instead of swallowing every real event; and the
 number of series is capped per service (``detectors.cardinality``), with one ``series.cap`` record when a cap is hit.
 
->>> from detectors.config import DetectorSettings
+>>> from inferwatch.detectors.config import DetectorSettings
 >>> engine = DetectionEngine(DetectorSettings(enabled=["errors"]))
 >>> event = {"event.id": "e", "service.name": "chat", "gen_ai.provider.name": "openai",
 ...          "gen_ai.request.model": "m", "gen_ai.client.operation.duration": 1.0, "error.type": None}
@@ -38,20 +38,20 @@ import time
 from collections import Counter
 from typing import Any, Callable
 
-from detectors.bucket import CallBucket
-from detectors.cardinality import CAP_KIND, CAP_SIGNAL, SeriesCaps
-from detectors.config import DetectorSettings
-from detectors.contract import NS, AnomalyRecord
-from detectors.episodes import Episode
-from detectors.keysets import KeySet
-from detectors.pickling import Slotted
-from detectors.registry import build_key_sets
-from detectors.state import StateStore
+from inferwatch.detectors.bucket import CallBucket
+from inferwatch.detectors.cardinality import CAP_KIND, CAP_SIGNAL, SeriesCaps
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.contract import NS, AnomalyRecord
+from inferwatch.detectors.episodes import Episode
+from inferwatch.detectors.keysets import KeySet
+from inferwatch.detectors.pickling import Slotted
+from inferwatch.detectors.registry import build_key_sets
+from inferwatch.detectors.state import StateStore
 
 log = logging.getLogger(__name__)
 
 #: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
-STATE_VERSION = 3
+STATE_VERSION = 4  # 4: classes pickled under their installed names (inferwatch.detectors.*)
 #: how far ahead of the wall clock an event time may be (the pipeline's ``ingest.max_future_skew_s`` default)
 DEFAULT_FUTURE_SKEW_S = 300.0
 

@@ -3,7 +3,7 @@
 Written once for every signal: an episode opens after ``confirm`` anomalous buckets in a row, is re-announced only
 when its severity rises or every ``renotify_s`` of event time, and resolves after ``resolve_buckets`` calm buckets.
 
->>> from detectors.config import EpisodeSettings
+>>> from inferwatch.detectors.config import EpisodeSettings
 >>> e = Episode()
 >>> s = EpisodeSettings(confirm_buckets=2, resolve_buckets=2)
 >>> [e.step(score, t * 15 * 10**9, s, confirm=2) for t, score in enumerate([0.1, 0.99999, 0.99999, 0.99999, 0.5, 0.2])]
@@ -11,9 +11,9 @@ when its severity rises or every ``renotify_s`` of event time, and resolves afte
 """
 from __future__ import annotations
 
-from detectors.config import EpisodeSettings
-from detectors.contract import NS, SEVERITY_RANK
-from detectors.pickling import Slotted
+from inferwatch.detectors.config import EpisodeSettings
+from inferwatch.detectors.contract import NS, SEVERITY_RANK
+from inferwatch.detectors.pickling import Slotted
 
 
 

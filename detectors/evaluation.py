@@ -9,7 +9,7 @@ fingerprint from a firing record to its resolution) that touches no incident spa
 present in both differs) is a false alarm; one that does touch one but on another signal is a side effect, counted
 apart.
 
->>> from detectors.incidents import Incident
+>>> from inferwatch.detectors.incidents import Incident
 >>> inc = Incident("error_burst", 600, 120, {"service.name": "chat"})
 >>> rec = {"time_unix_nano": 630 * 10**9, "signal": "error.rate", "labels": {"service.name": "chat"},
 ...        "status": "firing", "fingerprint": "f1", "episode_started_unix_nano": 630 * 10**9}
@@ -23,8 +23,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from detectors.contract import NS
-from detectors.incidents import INCIDENT_KINDS, Incident
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.incidents import INCIDENT_KINDS, Incident
 
 DEFAULT_GRACE_S = 300.0
 

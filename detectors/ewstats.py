@@ -10,7 +10,7 @@ Until ``1/alpha`` points are seen it is a plain running mean/variance, so early 
 """
 from __future__ import annotations
 
-from detectors.pickling import Slotted
+from inferwatch.detectors.pickling import Slotted
 
 
 class EWStats(Slotted):

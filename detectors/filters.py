@@ -5,7 +5,7 @@ points it flags (so an incident does not become the new normal), yet accepts a l
 once, after ``rebase_after`` refusals, when the detector can re-base on them (``Rebaseable``: a moderate shift of a
 level, a deploy), else one point at a time after ``patience`` refusals.
 
->>> from detectors.adaptive_threshold import AdaptiveThreshold
+>>> from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold
 >>> d = LearnIfNormal(WarmUp(AdaptiveThreshold(side="upper"), n=3), threshold=0.999)
 >>> for x in [1.0, 1.1, 0.9, 1.0, 1.05]:
 ...     d.learn_one(x)
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from detectors.base import Detector
+from inferwatch.detectors.base import Detector
 
 
 class Rebaseable(Protocol):

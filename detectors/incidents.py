@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from detectors.durations import parse_duration
+from inferwatch.detectors.durations import parse_duration
 
 
 @dataclass(frozen=True)

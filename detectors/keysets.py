@@ -39,8 +39,8 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable
 
-from detectors.bucket import CallBucket
-from detectors.config import EpisodeSettings
+from inferwatch.detectors.bucket import CallBucket
+from inferwatch.detectors.config import EpisodeSettings
 
 
 class KeySet:

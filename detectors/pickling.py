@@ -3,7 +3,7 @@
 A class with ``__slots__`` has no ``__dict__`` to pickle; ``Slotted`` pickles the values of every slot of the class
 and its bases as one tuple, in slot order (bases first): compact, and the same bytes the hand-written pairs of
 ``__getstate__``/``__setstate__`` it replaces produced, so checkpoints written before stay readable. Adding or
-reordering a slot changes the state: bump ``detectors.engine.STATE_VERSION``.
+reordering a slot changes the state: bump ``inferwatch.detectors.engine.STATE_VERSION``.
 
 >>> class Point(Slotted):
 ...     __slots__ = ("x", "y")

@@ -15,7 +15,7 @@ quiet minute does not (``min_events``).
 from __future__ import annotations
 
 
-from detectors.scoring import poisson_score
+from inferwatch.detectors.scoring import poisson_score
 
 
 class RareEventRate:

@@ -12,23 +12,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from detectors.adaptive_threshold import AdaptiveThreshold
-from detectors.adwin_drift import AdwinDrift
-from detectors.bucket import Bucket, CallBucket
-from detectors.cardinality import CAP_KIND, CAP_SIGNAL
-from detectors.category_mix import CategoryMixDrift
-from detectors.concept_drift import ConceptDrift
-from detectors.config import DetectorSettings, SloSettings
-from detectors.embedding_drift import EmbeddingDrift
-from detectors.keysets import KeySet
-from detectors.rare_rate import RareEventRate
-from detectors.seasonal_baseline import SeasonalBaseline
-from detectors.signals import (CategoryMix, EmbeddingMean, InputDrift, OutcomeModel, RareRate, Signal, SloBurn,
+from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold
+from inferwatch.detectors.adwin_drift import AdwinDrift
+from inferwatch.detectors.bucket import Bucket, CallBucket
+from inferwatch.detectors.cardinality import CAP_KIND, CAP_SIGNAL
+from inferwatch.detectors.category_mix import CategoryMixDrift
+from inferwatch.detectors.concept_drift import ConceptDrift
+from inferwatch.detectors.config import DetectorSettings, SloSettings
+from inferwatch.detectors.embedding_drift import EmbeddingDrift
+from inferwatch.detectors.keysets import KeySet
+from inferwatch.detectors.rare_rate import RareEventRate
+from inferwatch.detectors.seasonal_baseline import SeasonalBaseline
+from inferwatch.detectors.signals import (CategoryMix, EmbeddingMean, InputDrift, OutcomeModel, RareRate, Signal, SloBurn,
                                Throughput, Variant, outcome_signals, per_call, safety_signals, stage_signals)
-from detectors.slo_burn import BurnRate
-from detectors.slo_series import SloBucket
-from detectors.traffic import TrafficRate
-from detectors.variant_regression import VariantRegression
+from inferwatch.detectors.slo_burn import BurnRate
+from inferwatch.detectors.slo_series import SloBucket
+from inferwatch.detectors.traffic import TrafficRate
+from inferwatch.detectors.variant_regression import VariantRegression
 
 #: signals that read only call-level sums (``bucket.CallBucket``): the ones extra series (tenants, routes) can watch
 CALL_SIGNALS = ("latency", "errors", "traffic", "input_tokens", "output_tokens", "cost")

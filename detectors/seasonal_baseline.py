@@ -40,7 +40,7 @@ import statistics
 
 from scipy.special import log_ndtr, stdtr
 
-from detectors.pickling import Slotted
+from inferwatch.detectors.pickling import Slotted
 
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S

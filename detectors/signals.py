@@ -13,19 +13,19 @@ from typing import Any, Callable, Protocol
 
 from scipy.special import erfinv
 
-from detectors.adaptive_threshold import AdaptiveThreshold
-from detectors.adwin_drift import AdwinDrift
-from detectors.category_mix import CategoryMixDrift
-from detectors.concept_drift import ConceptDrift
-from detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
-from detectors.base import Detector
-from detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket, CallBucket
-from detectors.config import DetectorSettings, SloSettings
-from detectors.filters import LearnIfNormal, WarmUp
-from detectors.rare_rate import RareEventRate
-from detectors.slo_burn import BurnRate
-from detectors.traffic import TrafficRate
-from detectors.variant_regression import VariantRegression
+from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold
+from inferwatch.detectors.adwin_drift import AdwinDrift
+from inferwatch.detectors.category_mix import CategoryMixDrift
+from inferwatch.detectors.concept_drift import ConceptDrift
+from inferwatch.detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
+from inferwatch.detectors.base import Detector
+from inferwatch.detectors.bucket import SAFETY_FLAGS, STAGE_OFFSET, Bucket, CallBucket
+from inferwatch.detectors.config import DetectorSettings, SloSettings
+from inferwatch.detectors.filters import LearnIfNormal, WarmUp
+from inferwatch.detectors.rare_rate import RareEventRate
+from inferwatch.detectors.slo_burn import BurnRate
+from inferwatch.detectors.traffic import TrafficRate
+from inferwatch.detectors.variant_regression import VariantRegression
 
 #: fewest observations in a bucket for its mean input size to be judged at all
 MIN_BUCKET_COUNT = 3

@@ -18,8 +18,8 @@ buckets, is what lets an objective cover a whole service (every model of it) or 
 """
 from __future__ import annotations
 
-from detectors.config import SloSettings
-from detectors.pickling import Slotted
+from inferwatch.detectors.config import SloSettings
+from inferwatch.detectors.pickling import Slotted
 
 
 class SloBucket(Slotted):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.scoring import count_score
+from inferwatch.detectors.scoring import count_score
 
 
 class TrafficRate:

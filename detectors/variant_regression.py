@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from detectors.scoring import normal_score
+from inferwatch.detectors.scoring import normal_score
 
 MIN_CALLS = 10
 

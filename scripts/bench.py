@@ -52,11 +52,11 @@ import yaml  # noqa: E402
 from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
-from streams import simulate  # noqa: E402
-from streams.config import load_settings  # noqa: E402
-from streams.producer import TelemetryProducer  # noqa: E402
-from streams.republish import partition_for  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from inferwatch.streams import simulate  # noqa: E402
+from inferwatch.streams.config import load_settings  # noqa: E402
+from inferwatch.streams.producer import TelemetryProducer  # noqa: E402
+from inferwatch.streams.republish import partition_for  # noqa: E402
+from inferwatch.streams.topics import ensure_topics  # noqa: E402
 
 NS = 1_000_000_000
 STACK = ROOT / "scripts" / "stack.sh"
@@ -136,7 +136,7 @@ class Run:
 
     def start_worker(self, role: str = "detect") -> subprocess.Popen:
         env = {k: v for k, v in os.environ.items() if not k.startswith("INFERWATCH_")}
-        worker = subprocess.Popen([sys.executable, "-m", "streams.cli", "--config", str(self.config_path),
+        worker = subprocess.Popen([sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config_path),
                                    "--log-level", "WARNING", "worker", "--role", role], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL)
         self.workers.append(worker)
@@ -428,9 +428,9 @@ def percentiles(values: list[float]) -> dict:
 
 def escalation(stack, workdir: Path, templates: list[dict], records: int, alerts: int) -> dict:
     """``records`` anomaly records into Redis: the first ``alerts`` open alerts, the rest update them."""
-    from alerting.notifiers.memory import InMemoryNotifier
-    from alerting.service import AlertingService
-    from detectors.engine import fingerprint
+    from inferwatch.alerting.notifiers.memory import InMemoryNotifier
+    from inferwatch.alerting.service import AlertingService
+    from inferwatch.detectors.engine import fingerprint
 
     _, redis_url = stack
     run_prefix = f"bench-{uuid.uuid4().hex[:8]}:alerting:"
@@ -481,8 +481,8 @@ class DictStore:
 def memory(minutes: float, seed: int = 9) -> tuple[dict, list[dict]]:
     """Checkpoint bytes per series after ``minutes`` of simulated traffic (an error burst at the end, whose
     records serve as the escalation benchmark's templates)."""
-    from detectors.engine import DetectionEngine
-    from streams.pipeline import TelemetryPipeline
+    from inferwatch.detectors.engine import DetectionEngine
+    from inferwatch.streams.pipeline import TelemetryPipeline
 
     settings = load_settings(env={})
     store = DictStore()
@@ -514,7 +514,7 @@ def replay_speed(minutes: float, profile_top: int = 0, seed: int = 3) -> dict:
     import io
     import pstats
 
-    from streams.replay import replay
+    from inferwatch.streams.replay import replay
 
     lines = [orjson.dumps(e) for e in simulate.generate(seed, simulate.START_NS, minutes * 60, 20.0,
                                                         simulate.default_incidents(minutes * 60))]

@@ -31,9 +31,9 @@ def rss_mb() -> float:
 
 def child(events: int, keys: int, field: str) -> dict:
     sys.path.insert(0, str(ROOT))
-    from detectors.config import DetectorSettings
-    from detectors.engine import DetectionEngine
-    from streams.simulate import START_NS, generate
+    from inferwatch.detectors.config import DetectorSettings
+    from inferwatch.detectors.engine import DetectionEngine
+    from inferwatch.streams.simulate import START_NS, generate
 
     base = []
     for i, event in enumerate(generate(seed=1, start_ns=START_NS, duration_s=events / 30, rate_per_s=60,

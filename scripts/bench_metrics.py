@@ -16,11 +16,11 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from streams import simulate  # noqa: E402
-from streams.config import Settings  # noqa: E402
-from streams.detection import DetectionService  # noqa: E402
-from streams.llm_metrics import LlmMetrics  # noqa: E402
-from streams.signal_metrics import SignalMetrics  # noqa: E402
+from inferwatch.streams import simulate  # noqa: E402
+from inferwatch.streams.config import Settings  # noqa: E402
+from inferwatch.streams.detection import DetectionService  # noqa: E402
+from inferwatch.streams.llm_metrics import LlmMetrics  # noqa: E402
+from inferwatch.streams.signal_metrics import SignalMetrics  # noqa: E402
 
 EXPORT_EVERY_S = 5.0
 

@@ -19,11 +19,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detectors.engine import DetectionEngine  # noqa: E402
-from streams.config import Settings  # noqa: E402
-from streams.otlp.convert import OtlpConverter  # noqa: E402
-from streams.republish import batches_by_service  # noqa: E402
-from streams.pipeline import TelemetryPipeline  # noqa: E402
+from inferwatch.detectors.engine import DetectionEngine  # noqa: E402
+from inferwatch.streams.config import Settings  # noqa: E402
+from inferwatch.streams.otlp.convert import OtlpConverter  # noqa: E402
+from inferwatch.streams.republish import batches_by_service  # noqa: E402
+from inferwatch.streams.pipeline import TelemetryPipeline  # noqa: E402
 from tests.streams.otel_sdk import Recorder, encode  # noqa: E402
 
 

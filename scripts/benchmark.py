@@ -29,14 +29,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.config import DetectorSettings  # noqa: E402
-from detectors.engine import DetectionEngine  # noqa: E402
-from detectors.evaluation import evaluate  # noqa: E402
-from detectors.incidents import INCIDENT_KINDS, parse_incident  # noqa: E402
-from detectors.state import InMemoryStateStore  # noqa: E402
-from streams.config import Settings  # noqa: E402
-from streams.replay import replay  # noqa: E402
-from streams.simulate import START_NS, generate  # noqa: E402
+from inferwatch.detectors.config import DetectorSettings  # noqa: E402
+from inferwatch.detectors.engine import DetectionEngine  # noqa: E402
+from inferwatch.detectors.evaluation import evaluate  # noqa: E402
+from inferwatch.detectors.incidents import INCIDENT_KINDS, parse_incident  # noqa: E402
+from inferwatch.detectors.state import InMemoryStateStore  # noqa: E402
+from inferwatch.streams.config import Settings  # noqa: E402
+from inferwatch.streams.replay import replay  # noqa: E402
+from inferwatch.streams.simulate import START_NS, generate  # noqa: E402
 
 #: one incident of every kind, spaced so each is judged on its own (minutes after the start)
 INCIDENTS = [

@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from detectors.durations import parse_duration  # noqa: E402  (one duration grammar for the project)
+from inferwatch.detectors.durations import parse_duration  # noqa: E402  (one duration grammar for the project)
 
 DASHBOARD = ROOT / "docs" / "grafana" / "inferwatch.json"
 #: points per panel; the step is the range divided by this, never below the scrape interval

@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given, seed, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.config import DetectorSettings  # noqa: E402
-from detectors.engine import DetectionEngine  # noqa: E402
-from streams.config import IngestSettings  # noqa: E402
-from detectors.contract import NS  # noqa: E402
-from streams.pipeline import TelemetryPipeline  # noqa: E402
-from streams.schema import decode_message  # noqa: E402
-from streams.simulate import START_NS, generate  # noqa: E402
+from inferwatch.detectors.config import DetectorSettings  # noqa: E402
+from inferwatch.detectors.engine import DetectionEngine  # noqa: E402
+from inferwatch.streams.config import IngestSettings  # noqa: E402
+from inferwatch.detectors.contract import NS  # noqa: E402
+from inferwatch.streams.pipeline import TelemetryPipeline  # noqa: E402
+from inferwatch.streams.schema import decode_message  # noqa: E402
+from inferwatch.streams.simulate import START_NS, generate  # noqa: E402
 from tests.streams import test_hostile_input as properties  # noqa: E402
 
 _ELEMENT = re.compile(r"^event \[\d+\]: ")

@@ -35,9 +35,9 @@ from scripts.regimes.pages import Escalation  # noqa: E402
 from scripts.regimes.redis_server import RedisServer  # noqa: E402
 from scripts.regimes.scoring import score  # noqa: E402
 from scripts.regimes.truth import KINDS  # noqa: E402
-from streams.config import load_settings  # noqa: E402
-from detectors.contract import NS  # noqa: E402
-from streams.replay import replay  # noqa: E402
+from inferwatch.streams.config import load_settings  # noqa: E402
+from inferwatch.detectors.contract import NS  # noqa: E402
+from inferwatch.streams.replay import replay  # noqa: E402
 
 #: after the last event the engine keeps ticking this long (no new records) so pending escalations play out
 SETTLE_S = 1200.0

@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from detectors.adaptive_threshold import AdaptiveThreshold  # noqa: E402
-from detectors.config import DetectorSettings  # noqa: E402
-from detectors.signals import guarded  # noqa: E402
-from streams.score import scores  # noqa: E402
+from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold  # noqa: E402
+from inferwatch.detectors.config import DetectorSettings  # noqa: E402
+from inferwatch.detectors.signals import guarded  # noqa: E402
+from inferwatch.streams.score import scores  # noqa: E402
 
 #: a Monday 00:00 UTC, so hour-of-week profiles line up with real weeks
 START_S = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()

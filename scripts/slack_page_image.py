@@ -13,8 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from alerting.alert import Alert, AlertView, RunbookLink
-from alerting.templates import PageLinks, slack_blocks
+from inferwatch.alerting.alert import Alert, AlertView, RunbookLink
+from inferwatch.alerting.templates import PageLinks, slack_blocks
 
 RECORD = {"time_unix_nano": 1767229950000000000, "kind": "threshold", "signal": "gen_ai.client.operation.duration",
           "labels": {"service.name": "support-bot", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"},

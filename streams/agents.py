@@ -16,14 +16,14 @@ import logging
 import faust
 import orjson
 
-from alerting.service import AlertingService
-from streams import metrics
-from streams.app import Topics
-from streams.config import Settings
-from streams.deadletter import deadletter_headers
-from streams.detection import DetectionService
-from streams.pipeline import Outcome, internal_error
-from streams.republish import regroup, republish
+from inferwatch.alerting.service import AlertingService
+from inferwatch.streams import metrics
+from inferwatch.streams.app import Topics
+from inferwatch.streams.config import Settings
+from inferwatch.streams.deadletter import deadletter_headers
+from inferwatch.streams.detection import DetectionService
+from inferwatch.streams.pipeline import Outcome, internal_error
+from inferwatch.streams.republish import regroup, republish
 
 log = logging.getLogger(__name__)
 

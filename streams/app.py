@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import faust
 
-from streams.config import Settings
-from streams.kafka_security import faust_credentials
-from streams.republish import by_service_topic
+from inferwatch.streams.config import Settings
+from inferwatch.streams.kafka_security import faust_credentials
+from inferwatch.streams.republish import by_service_topic
 
 
 @dataclass(frozen=True)

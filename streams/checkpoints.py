@@ -34,7 +34,7 @@ from pathlib import Path
 
 import redis
 
-from streams.metrics import CHECKPOINT_REJECTED
+from inferwatch.streams.metrics import CHECKPOINT_REJECTED
 
 log = logging.getLogger(__name__)
 

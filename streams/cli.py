@@ -20,13 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from alerting import cli as alerting_cli
-from alerting.command_line import UserError
-from alerting.redact import install_log_redaction
-from alerting.ui import cli as ui_cli
-from streams import config_cli, demo, produce, replay, runbooks_cli, score, simulate, slo_cli, worker
-from streams.config import ConfigError, load_settings
-from streams.kafka_security import KafkaAccessError
+from inferwatch.alerting import cli as alerting_cli
+from inferwatch.alerting.command_line import UserError
+from inferwatch.alerting.redact import install_log_redaction
+from inferwatch.alerting.ui import cli as ui_cli
+from inferwatch.streams import config_cli, demo, produce, replay, runbooks_cli, score, simulate, slo_cli, worker
+from inferwatch.streams.config import ConfigError, load_settings
+from inferwatch.streams.kafka_security import KafkaAccessError
 
 #: Explicit registry of command modules; adding a command is one module plus one line here.
 COMMANDS: list = [worker, produce, simulate, replay, score, demo, *alerting_cli.COMMANDS, runbooks_cli, config_cli,

@@ -13,7 +13,7 @@ unknown keys are errors, types are checked, and every message names the dotted p
 >>> settings_from_mapping({"kafka": {"bootstrapp": "x"}})
 Traceback (most recent call last):
 ...
-streams.config.ConfigError: kafka.bootstrapp: unknown key (did you mean bootstrap?)
+inferwatch.streams.config.ConfigError: kafka.bootstrapp: unknown key (did you mean bootstrap?)
 """
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from alerting.config import AlertingSettings
-from detectors.config import DetectorSettings
-from streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE
 
 
 class ConfigError(ValueError):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from alerting.command_line import UserError, add_output_option, emit
-from streams.config_schema import as_plain, json_schema, with_reference
+from inferwatch.alerting.command_line import UserError, add_output_option, emit
+from inferwatch.streams.config_schema import as_plain, json_schema, with_reference
 
 #: the committed copies: ``inferwatch config schema --out docs/config.schema.json --docs docs/configuration.md``
 #: refreshes both after a setting changes (a test fails until then)

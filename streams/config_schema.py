@@ -5,7 +5,7 @@ field) are the one place a setting is declared. ``inferwatch config show`` print
 ``inferwatch config schema`` prints ``json_schema()``, committed as ``docs/config.schema.json`` so editors
 (VS Code's YAML extension, JetBrains) complete and check a config file; a test keeps that copy current.
 
->>> from streams.config import KafkaSettings
+>>> from inferwatch.streams.config import KafkaSettings
 >>> schema = json_schema()
 >>> schema["$defs"]["KafkaSettings"]["properties"]["partitions"]["minimum"]
 1
@@ -23,7 +23,7 @@ import typing
 from functools import cache
 from typing import Any
 
-from streams.config import CONFIG_ENV, ENV_OVERRIDES, Settings
+from inferwatch.streams.config import CONFIG_ENV, ENV_OVERRIDES, Settings
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: what a secret (a field declared with ``repr=False``) shows instead of its value
@@ -107,7 +107,7 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
 def field_docs(cls: type) -> dict[str, str]:
     """The ``#:`` comment lines right above each field of ``cls`` (the Sphinx convention), joined into one line.
 
-    >>> from streams.config import KafkaSettings
+    >>> from inferwatch.streams.config import KafkaSettings
     >>> field_docs(KafkaSettings)["partitions"]
     'partitions created for our topics when they do not exist yet; scale-out is more partitions + more workers'
     """

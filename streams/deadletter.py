@@ -3,14 +3,14 @@
 Why headers: the value stays byte-for-byte what the producer sent (or, for one bad element of a batch, that element
 alone), so a fixed event can be re-published as it is, and any Kafka tool shows the reason next to it.
 
->>> from streams.schema import Rejection
+>>> from inferwatch.streams.schema import Rejection
 >>> dict(deadletter_headers(Rejection("missing required field event.id", "event.id", b"{}", 3), "llm.telemetry.v1"))
 {'inferwatch.reason': b'missing required field event.id', 'inferwatch.field': b'event.id', \
 'inferwatch.source.topic': b'llm.telemetry.v1', 'inferwatch.batch.index': b'3'}
 """
 from __future__ import annotations
 
-from streams.schema import Rejection
+from inferwatch.streams.schema import Rejection
 
 REASON, FIELD, SOURCE_TOPIC, BATCH_INDEX = (
     "inferwatch.reason", "inferwatch.field", "inferwatch.source.topic", "inferwatch.batch.index")

@@ -22,13 +22,13 @@ import orjson
 import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from detectors.contract import NS
-from detectors.evaluation import evaluate
-from detectors.incidents import parse_incident
-from streams import simulate
-from streams.config import Settings
-from streams.producer import TelemetryProducer
-from streams.topics import ensure_topics
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.evaluation import evaluate
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.streams import simulate
+from inferwatch.streams.config import Settings
+from inferwatch.streams.producer import TelemetryProducer
+from inferwatch.streams.topics import ensure_topics
 
 #: what a broker answers about a partition whose leader is still being set up
 NOT_READY = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     say(f"published {sent} events; starting `inferwatch worker`")
     config = ["--config", args.config] if args.config else []
-    worker = subprocess.Popen([sys.executable, "-m", "streams.cli", *config, "--log-level", "WARNING", "worker"],
+    worker = subprocess.Popen([sys.executable, "-m", "inferwatch.streams.cli", *config, "--log-level", "WARNING", "worker"],
                               env=os.environ.copy())
     started = time.monotonic()
     try:

@@ -18,14 +18,14 @@ import logging
 import time
 from typing import Callable, Iterable
 
-from detectors.contract import NS
-from detectors.engine import DetectionEngine
-from detectors.state import StateStore
-from streams import metrics
-from streams.config import Settings
-from streams.llm_metrics import LlmMetrics
-from streams.pipeline import Outcome, TelemetryPipeline
-from streams.signal_metrics import SignalMetrics
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.state import StateStore
+from inferwatch.streams import metrics
+from inferwatch.streams.config import Settings
+from inferwatch.streams.llm_metrics import LlmMetrics
+from inferwatch.streams.pipeline import Outcome, TelemetryPipeline
+from inferwatch.streams.signal_metrics import SignalMetrics
 
 log = logging.getLogger(__name__)
 

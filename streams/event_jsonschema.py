@@ -8,14 +8,14 @@ generator, so the file cannot silently fall behind (tests/streams/test_event_jso
 The schema describes the canonical (OpenTelemetry) names; the legacy aliases ``streams.schema.ALIASES`` maps on
 ingest (e.g. ``gen_ai.system``) are accepted by the worker but not by this schema.
 
-Regenerate: ``python -m streams.event_jsonschema > docs/telemetry-event.schema.json``.
+Regenerate: ``python -m inferwatch.streams.event_jsonschema > docs/telemetry-event.schema.json``.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from streams import schema
+from inferwatch.streams import schema
 
 NUMBER = {"type": "number"}
 CHECK_SCHEMAS: dict[Any, dict[str, Any]] = {

@@ -14,7 +14,7 @@ one ``KafkaAccessError`` whose message names user, brokers and mechanism (never 
 
 This module imports neither Faust nor ``streams.config`` at import time, so the light producer can use it.
 
->>> from streams.config import KafkaSettings
+>>> from inferwatch.streams.config import KafkaSettings
 >>> client_config(KafkaSettings(bootstrap="k:9093", security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
 ...                             sasl_username="alice", sasl_password="s3cret", ssl_ca_file="/etc/ca.pem"))
 ... # doctest: +NORMALIZE_WHITESPACE
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from confluent_kafka import KafkaError
 
 if TYPE_CHECKING:
-    from streams.config import KafkaSettings
+    from inferwatch.streams.config import KafkaSettings
 
 log = logging.getLogger(__name__)
 SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})

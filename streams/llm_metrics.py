@@ -36,8 +36,8 @@ from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from alerting.redact import redact
-from detectors.bucket import SAFETY_FLAGS
+from inferwatch.alerting.redact import redact
+from inferwatch.detectors.bucket import SAFETY_FLAGS
 
 #: metric label -> event field, in label order: the series every LLM metric is broken down by
 SERIES_LABELS = {"service": "service.name", "provider": "gen_ai.provider.name", "model": "gen_ai.request.model",

@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from prometheus_client import (CollectorRegistry, Counter, GCCollector, Gauge, Histogram, Info, PlatformCollector,
                                ProcessCollector)
 
-from streams.schema import COMMON_REQUIRED, OPTIONAL, REQUIRED
+from inferwatch.streams.schema import COMMON_REQUIRED, OPTIONAL, REQUIRED
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)

@@ -22,14 +22,14 @@ from typing import Callable, Iterable
 import faust
 from prometheus_client import Counter
 
-from streams.agents import partition_count
-from streams.app import Topics
-from streams.config import Settings
-from streams.deadletter import deadletter_headers
-from streams.metrics import REGISTRY
-from streams.otlp.convert import OtlpConverter
-from streams.republish import batches_by_service, republish
-from streams.schema import Rejection
+from inferwatch.streams.agents import partition_count
+from inferwatch.streams.app import Topics
+from inferwatch.streams.config import Settings
+from inferwatch.streams.deadletter import deadletter_headers
+from inferwatch.streams.metrics import REGISTRY
+from inferwatch.streams.otlp.convert import OtlpConverter
+from inferwatch.streams.republish import batches_by_service, republish
+from inferwatch.streams.schema import Rejection
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Hashable, Protocol
 
-from detectors.contract import NS
-from streams.config import IngestSettings
-from streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection, decode_message, encode_element
+from inferwatch.detectors.contract import NS
+from inferwatch.streams.config import IngestSettings
+from inferwatch.streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection, decode_message, encode_element
 
 #: how much of an exception's message goes into an internal-error reason (it may quote a value)
 REASON_MESSAGE_CHARS = 100

@@ -16,10 +16,10 @@ import orjson
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from alerting.command_line import UserError
-from streams.config import KafkaSettings, Settings
-from streams.kafka_security import client_config, describe_client, list_topics_or_fail, watched
-from streams.producer import DeliveryError, TelemetryProducer
+from inferwatch.alerting.command_line import UserError
+from inferwatch.streams.config import KafkaSettings, Settings
+from inferwatch.streams.kafka_security import client_config, describe_client, list_topics_or_fail, watched
+from inferwatch.streams.producer import DeliveryError, TelemetryProducer
 
 #: how long a command waits for the cluster's metadata before saying it cannot reach it
 REACHABLE_TIMEOUT_S = 5.0
@@ -32,7 +32,7 @@ def ensure_reachable(kafka: KafkaSettings, timeout_s: float = REACHABLE_TIMEOUT_
     "retrying" warning is held back while we wait: the error we raise says the same, once.
     """
     config, watch = watched(client_config(kafka))
-    quiet = logging.getLogger("streams.kafka_security")
+    quiet = logging.getLogger("inferwatch.streams.kafka_security")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:

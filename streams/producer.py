@@ -19,7 +19,7 @@ from typing import Callable
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from streams.kafka_security import watched
+from inferwatch.streams.kafka_security import watched
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from detectors.contract import NS
-from detectors.engine import DetectionEngine
-from streams.otlp.convert import OtlpConverter
-from streams.otlp.decode import NotOtlp, request_from_json
-from streams.pipeline import TelemetryPipeline
-from streams.report import ReportRecorder, write_report
-from streams.republish import batches_by_service
-from streams.schema import Rejection
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.streams.otlp.convert import OtlpConverter
+from inferwatch.streams.otlp.decode import NotOtlp, request_from_json
+from inferwatch.streams.pipeline import TelemetryPipeline
+from inferwatch.streams.report import ReportRecorder, write_report
+from inferwatch.streams.republish import batches_by_service
+from inferwatch.streams.schema import Rejection
 
 PROGRESS_EVERY = 100_000
 #: rejection reasons kept for the summary (the rest are only counted)

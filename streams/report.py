@@ -25,13 +25,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from alerting.redact import redact
-from alerting.templates import unit_for, with_unit
-from detectors.config import DetectorSettings
-from detectors.contract import NS
-from detectors.evaluation import evaluate
-from detectors.incidents import read_manifest
-from streams.signal_metrics import SignalMetrics
+from inferwatch.alerting.redact import redact
+from inferwatch.alerting.templates import unit_for, with_unit
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.evaluation import evaluate
+from inferwatch.detectors.incidents import read_manifest
+from inferwatch.streams.signal_metrics import SignalMetrics
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 860, 220, 70, 12, 12, 34
 COLOURS = {"value": "#1f5fbf", "expected": "#555", "band": "#9cc3f5", "firing": "#d0312d", "resolved": "#2e8b57",

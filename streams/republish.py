@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 from aiokafka.partitioner import murmur2
 
-from streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, DEFAULT_MAX_MESSAGE_BYTES
+from inferwatch.streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, DEFAULT_MAX_MESSAGE_BYTES
 
 #: re-published events go in JSON arrays of at most this many bytes (well under Kafka's 1 MB) and events
 MAX_BATCH_BYTES = 512_000

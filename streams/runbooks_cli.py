@@ -12,11 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alerting.command_line import add_output_option, emit
-from alerting.runbook_lint import lint
-from alerting.runbooks import RunbookLibrary
-from detectors.registry import emitted_signals
-from streams.config import Settings
+from inferwatch.alerting.command_line import add_output_option, emit
+from inferwatch.alerting.runbook_lint import lint
+from inferwatch.alerting.runbooks import RunbookLibrary, runbook_directory
+from inferwatch.detectors.registry import emitted_signals
+from inferwatch.streams.config import Settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,13 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lint_parser = commands.add_parser(
         "lint", help="validate runbooks and list detector kinds/signals that no runbook covers")
     lint_parser.add_argument("directory", nargs="?",
-                             help="runbook directory (default: alerting.runbooks_dir of the config, runbooks/)")
+                             help="runbook directory (default: alerting.runbooks_dir of the config, else the shipped runbooks)")
     add_output_option(lint_parser)
     lint_parser.set_defaults(run=run_lint)
 
 
 def run_lint(args: argparse.Namespace, settings: Settings) -> int:
-    directory = args.directory or settings.alerting.runbooks_dir
+    directory = runbook_directory(args.directory or settings.alerting.runbooks_dir)
     emitted = emitted_signals(settings.detectors)
     problems = lint(directory, emitted, policies=settings.alerting.policies)
     count = 0 if problems else len(RunbookLibrary.load(directory).runbooks)

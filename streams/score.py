@@ -17,7 +17,7 @@ import math
 import sys
 from datetime import datetime, timezone
 
-from detectors.seasonal_baseline import SeasonalBaseline
+from inferwatch.detectors.seasonal_baseline import SeasonalBaseline
 
 SCORE_COLUMN = "anomaly_score"
 

@@ -16,8 +16,8 @@ units (the log of latency, tokens, cost), mapped back to the event's units, with
 ``detectors.episode.fire_score``: a window outside the band is one the engine would call anomalous.
 
 >>> from prometheus_client import CollectorRegistry
->>> from detectors.config import DetectorSettings
->>> from detectors.engine import DetectionEngine
+>>> from inferwatch.detectors.config import DetectorSettings
+>>> from inferwatch.detectors.engine import DetectionEngine
 >>> engine = DetectionEngine(DetectorSettings(enabled=["latency"], min_window_calls=1))
 >>> for i in range(600):
 ...     _ = engine.process({"event.id": str(i), "service.name": "chat", "gen_ai.provider.name": "openai",
@@ -42,7 +42,7 @@ from typing import Any, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from streams.llm_metrics import DEFAULT_MAX_SERIES, SERIES_LABELS, label_value
+from inferwatch.streams.llm_metrics import DEFAULT_MAX_SERIES, SERIES_LABELS, label_value
 
 LABELS = [*SERIES_LABELS, "signal", "kind"]
 #: name suffix -> help text, one gauge each

@@ -24,9 +24,9 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from detectors.contract import NS
-from detectors.durations import parse_duration
-from detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, write_manifest
+from inferwatch.detectors.contract import NS
+from inferwatch.detectors.durations import parse_duration
+from inferwatch.detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, write_manifest
 
 #: 2026-01-01T00:00:00Z, a fixed default so runs are reproducible
 START_NS = 1_767_225_600 * NS
@@ -380,9 +380,9 @@ def run(args, settings) -> int:
         write_manifest(args.manifest, incidents, args.start, args.duration, args.seed)
     count = 0
     if args.kafka:
-        from streams.kafka_security import client_config
-        from streams.produce import ensure_reachable
-        from streams.producer import TelemetryProducer
+        from inferwatch.streams.kafka_security import client_config
+        from inferwatch.streams.produce import ensure_reachable
+        from inferwatch.streams.producer import TelemetryProducer
         ensure_reachable(settings.kafka)
         producer = TelemetryProducer(settings.kafka.bootstrap, topic=settings.kafka.telemetry_topic,
                                      config=client_config(settings.kafka))

@@ -11,11 +11,11 @@ import json
 import sys
 from typing import Any
 
-from alerting.command_line import add_output_option
-from detectors.config import SloSettings
-from detectors.engine import restore_series
-from detectors.registry import slo_tag
-from streams.checkpoints import checkpoint_store
+from inferwatch.alerting.command_line import add_output_option
+from inferwatch.detectors.config import SloSettings
+from inferwatch.detectors.engine import restore_series
+from inferwatch.detectors.registry import slo_tag
+from inferwatch.streams.checkpoints import checkpoint_store
 
 #: the burn-rate windows shown, by the SLO setting that names each
 WINDOWS = ("fast_short_s", "fast_long_s", "slow_short_s", "slow_long_s")

@@ -11,9 +11,9 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.config import KafkaSettings
-from streams.kafka_security import client_config, list_topics_or_fail, watched
-from streams.republish import by_service_topic
+from inferwatch.streams.config import KafkaSettings
+from inferwatch.streams.kafka_security import client_config, list_topics_or_fail, watched
+from inferwatch.streams.republish import by_service_topic
 
 
 def ensure_topics(kafka: KafkaSettings, timeout_s: float = 30.0) -> list[str]:

@@ -10,17 +10,17 @@ import logging
 import faust
 from prometheus_client import start_http_server
 
-from detectors.registry import emitted_signals
-from streams.agents import add_detection, add_escalation
-from streams.app import build_app
-from streams.checkpoints import checkpoint_store
-from streams.config import Settings
-from streams.detection import DetectionService
-from streams.llm_metrics import LlmMetrics
-from streams.metrics import METRIC_SERIES_DROPPED, REGISTRY, initialize_anomalies
-from streams.otlp_agent import add_otlp_conversion
-from streams.signal_metrics import SignalMetrics
-from streams.topics import ensure_topics
+from inferwatch.detectors.registry import emitted_signals
+from inferwatch.streams.agents import add_detection, add_escalation
+from inferwatch.streams.app import build_app
+from inferwatch.streams.checkpoints import checkpoint_store
+from inferwatch.streams.config import Settings
+from inferwatch.streams.detection import DetectionService
+from inferwatch.streams.llm_metrics import LlmMetrics
+from inferwatch.streams.metrics import METRIC_SERIES_DROPPED, REGISTRY, initialize_anomalies
+from inferwatch.streams.otlp_agent import add_otlp_conversion
+from inferwatch.streams.signal_metrics import SignalMetrics
+from inferwatch.streams.topics import ensure_topics
 
 ROLES = ("all", "detect", "escalate")
 
@@ -43,7 +43,7 @@ def build_worker_app(settings: Settings, role: str = "all") -> faust.App:
                       settings)
         add_otlp_conversion(app, topics, settings)
     if role in ("all", "escalate"):
-        from alerting.service import AlertingService
+        from inferwatch.alerting.service import AlertingService
 
         alerting = AlertingService.from_settings(settings.alerting, settings.redis.url, registry=REGISTRY,
                                                  redis_options=settings.redis.client_options())

@@ -100,12 +100,6 @@ class LocalStack:
                         pytrace=False)
 
 
-def pytest_ignore_collect(collection_path: Path) -> bool | None:
-    """conftest files hold fixtures, not doctests: collected as modules (``--doctest-modules``), each would be
-    imported again as the top-level module ``conftest`` and clash with the one imported before it."""
-    return True if collection_path.name == "conftest.py" else None
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, marker in SERVICE_MARKERS.items():

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from streams.cli import build_parser
-from streams.config import ENV_OVERRIDES, KafkaSettings, RedisSettings, load_settings
+from inferwatch.streams.cli import build_parser
+from inferwatch.streams.config import ENV_OVERRIDES, KafkaSettings, RedisSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -136,7 +136,7 @@ def test_dockerfile_copies_every_package_and_file_the_install_needs():
         if instruction == "COPY":
             *sources, _destination = shlex.split(args)
             copied.update(sources)
-    packages = {pattern.rstrip("*") for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
+    packages = set(PYPROJECT["tool"]["setuptools"]["package-dir"].values())  # the folders mapped under inferwatch.
     assert packages <= copied
     assert {"pyproject.toml", PYPROJECT["project"]["readme"]} <= copied
     missing = sorted(source for source in copied if not (ROOT / source).exists())

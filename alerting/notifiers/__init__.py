@@ -8,14 +8,14 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from alerting.config import AlertingSettings, TargetSettings
-from alerting.notifiers.base import Notification, Notifier, NotifierError, Thread
-from alerting.notifiers.console import ConsoleNotifier
-from alerting.notifiers.email import EmailNotifier
-from alerting.notifiers.memory import InMemoryNotifier
-from alerting.notifiers.pagerduty_events import PagerDutyNotifier
-from alerting.notifiers.slack import SlackNotifier
-from alerting.notifiers.webhook import WebhookNotifier
+from inferwatch.alerting.config import AlertingSettings, TargetSettings
+from inferwatch.alerting.notifiers.base import Notification, Notifier, NotifierError, Thread
+from inferwatch.alerting.notifiers.console import ConsoleNotifier
+from inferwatch.alerting.notifiers.email import EmailNotifier
+from inferwatch.alerting.notifiers.memory import InMemoryNotifier
+from inferwatch.alerting.notifiers.pagerduty_events import PagerDutyNotifier
+from inferwatch.alerting.notifiers.slack import SlackNotifier
+from inferwatch.alerting.notifiers.webhook import WebhookNotifier
 
 __all__ = ["NOTIFIERS", "THREADED", "Notification", "Notifier", "NotifierError", "Thread", "ConsoleNotifier",
            "InMemoryNotifier", "PagerDutyNotifier", "SlackNotifier", "EmailNotifier", "WebhookNotifier",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from alerting.alert import AlertView
+from inferwatch.alerting.alert import AlertView
 
 #: the transition a message announces (thread reply text, PagerDuty action)
 Event = Literal["firing", "escalated", "acknowledged", "refired", "resolved"]

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from alerting import templates
-from alerting.notifiers.base import Notification, NotifierError
-from alerting.redact import redact
+from inferwatch.alerting import templates
+from inferwatch.alerting.notifiers.base import Notification, NotifierError
+from inferwatch.alerting.redact import redact
 
 
 class ConsoleNotifier:

@@ -18,9 +18,9 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Callable
 
-from alerting import templates
-from alerting.config import AlertingSettings, EmailSettings, TargetSettings
-from alerting.notifiers.base import Notification, NotifierError
+from inferwatch.alerting import templates
+from inferwatch.alerting.config import AlertingSettings, EmailSettings, TargetSettings
+from inferwatch.alerting.notifiers.base import Notification, NotifierError
 
 MESSAGE_ID_DOMAIN = "inferwatch"
 

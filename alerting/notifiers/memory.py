@@ -1,6 +1,6 @@
 """In-memory notifier: records every call and can be told to fail; tests wire the real engine to it.
 
->>> from alerting.notifiers.base import NotifierError
+>>> from inferwatch.alerting.notifiers.base import NotifierError
 >>> n = InMemoryNotifier(failures=[NotifierError("HTTP 503", retryable=True)])
 >>> n.failures[0].retryable, n.calls
 (True, [])
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from alerting.notifiers.base import Notification, NotifierError
+from inferwatch.alerting.notifiers.base import Notification, NotifierError
 
 
 class InMemoryNotifier:

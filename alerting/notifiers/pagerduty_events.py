@@ -11,9 +11,9 @@ from typing import Any
 
 import pagerduty
 
-from alerting import templates
-from alerting.config import AlertingSettings, TargetSettings
-from alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
+from inferwatch.alerting import templates
+from inferwatch.alerting.config import AlertingSettings, TargetSettings
+from inferwatch.alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
 
 #: seconds the client sleeps before its single in-client retry of a 429
 CLIENT_RETRY_SLEEP_S = 0.05

@@ -16,9 +16,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from alerting import templates
-from alerting.config import AlertingSettings, TargetSettings
-from alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
+from inferwatch.alerting import templates
+from inferwatch.alerting.config import AlertingSettings, TargetSettings
+from inferwatch.alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
 
 METADATA_EVENT = "inferwatch_alert"
 #: messages per page when a retried post looks for its own earlier attempt (Slack's page size limit is 1000)

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from alerting import templates
-from alerting.config import AlertingSettings, TargetSettings
-from alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
+from inferwatch.alerting import templates
+from inferwatch.alerting.config import AlertingSettings, TargetSettings
+from inferwatch.alerting.notifiers.base import Notification, NotifierError, parse_retry_after, retryable_status
 
 USER_AGENT = "inferwatch-webhook/1"
 

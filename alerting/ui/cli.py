@@ -5,10 +5,10 @@ import argparse
 import sys
 from typing import Any
 
-from alerting.service import AlertingService
-from alerting.slack_actions import serve_forever
-from alerting.ui.auth import Access, refusal
-from alerting.ui.server import make_server
+from inferwatch.alerting.service import AlertingService
+from inferwatch.alerting.slack_actions import serve_forever
+from inferwatch.alerting.ui.auth import Access, refusal
+from inferwatch.alerting.ui.server import make_server
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

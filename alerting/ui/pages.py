@@ -11,12 +11,12 @@ from html import escape
 from typing import Any, Iterable
 from urllib.parse import quote, urlencode
 
-from alerting.alert import Alert
-from alerting.matchers import spec_text
-from alerting.redact import redact
-from alerting.silences import Silence
-from alerting.templates import fmt_number
-from alerting.ui.plot import records_svg
+from inferwatch.alerting.alert import Alert
+from inferwatch.alerting.matchers import spec_text
+from inferwatch.alerting.redact import redact
+from inferwatch.alerting.silences import Silence
+from inferwatch.alerting.templates import fmt_number
+from inferwatch.alerting.ui.plot import records_svg
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fff}

@@ -18,12 +18,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 
-from alerting.matchers import MatcherError, matcher_spec, matches, parse_matcher_text
-from alerting.service import AlertingService
-from alerting.slack_actions import MAX_CONNECTIONS, SOCKET_TIMEOUT_S, BoundedHTTPServer, Refused, content_length
-from alerting.ui import pages
-from alerting.ui.auth import Access, Identity, valid_user
-from detectors.durations import parse_duration
+from inferwatch.alerting.matchers import MatcherError, matcher_spec, matches, parse_matcher_text
+from inferwatch.alerting.service import AlertingService
+from inferwatch.alerting.slack_actions import MAX_CONNECTIONS, SOCKET_TIMEOUT_S, BoundedHTTPServer, Refused, content_length
+from inferwatch.alerting.ui import pages
+from inferwatch.alerting.ui.auth import Access, Identity, valid_user
+from inferwatch.detectors.durations import parse_duration
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from typing import Iterator, NamedTuple
 
 from scripts.regimes.cells import DAY_S, WEEK_DAY_S, Cell
 from scripts.regimes.truth import KINDS, Deploy, Incident, schedule
-from streams.schema import REQUIRED
+from inferwatch.streams.schema import REQUIRED
 
 NS = 1_000_000_000
 #: 2026-06-01T00:00:00Z: not the simulator's start, and in the past (the pipeline rejects events from the future)

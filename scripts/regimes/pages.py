@@ -14,16 +14,14 @@ updates are counted apart, as ``slack_thread_replies``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from alerting.config import AlertingSettings
-from alerting.notifiers import InMemoryNotifier
-from alerting.service import AlertingService, load_runbooks
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.notifiers import InMemoryNotifier
+from inferwatch.alerting.service import AlertingService, load_runbooks
 
-ROOT = Path(__file__).resolve().parents[2]
 #: event-time seconds between engine ticks
 TICK_S = 15.0
 
@@ -69,8 +67,7 @@ class Escalation:
         self.idle_after_s = (self.settings.group_wait_s + self.settings.resolve_quiet_s
                              + self.settings.flapping.hold_quiet_s
                              + max(sum(level.timeout_s for level in p.levels) for p in policies) + 4 * TICK_S)
-        runbooks_dir = Path(self.settings.runbooks_dir)
-        runbooks = load_runbooks(str(runbooks_dir if runbooks_dir.is_absolute() else ROOT / runbooks_dir))
+        runbooks = load_runbooks(self.settings.runbooks_dir)
         self.service = AlertingService(self.settings, self.client, self.notifiers, runbooks=runbooks,
                                        clock=lambda: self.now)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
-from streams.otlp.decode import NotOtlp, decode_request, spans
-from streams.otlp.traces import DEFAULT_MAX_TRACES, DEFAULT_WAIT_S, TraceAssembler
-from streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection
+from inferwatch.streams.otlp.decode import NotOtlp, decode_request, spans
+from inferwatch.streams.otlp.traces import DEFAULT_MAX_TRACES, DEFAULT_WAIT_S, TraceAssembler
+from inferwatch.streams.schema import DEFAULT_MAX_MESSAGE_BYTES, Rejection
 
 
 class OtlpConverter:

@@ -16,7 +16,7 @@ A span is a call when an operation and a provider can be read from it and the op
 span attribute (``app.tenant.id``, ``app.route``...) except message content, which is opt-in in our events and
 dropped here; ``streams.schema`` then validates it like any event, and maps the remaining vendor names.
 
->>> from streams.otlp.decode import Span
+>>> from inferwatch.streams.otlp.decode import Span
 >>> span = Span("ab" * 16, "cd" * 8, "", False, "ChatOpenAI", 1767225600 * 10**9, 1767225601 * 10**9 + 5 * 10**8,
 ...     0, "", {"openinference.span.kind": "LLM", "llm.provider": "openai", "llm.model_name": "gpt-4o",
 ...     "llm.token_count.prompt": 30, "input.value": "a prompt", "app.tenant.id": "t1"}, {"service.name": "rag"}, ())
@@ -34,8 +34,8 @@ from typing import Iterable
 
 import orjson
 
-from detectors.contract import NS
-from streams.otlp.decode import STATUS_ERROR, Span
+from inferwatch.detectors.contract import NS
+from inferwatch.streams.otlp.decode import STATUS_ERROR, Span
 
 #: where the provider is named, most specific first (OpenInference's ``llm.provider`` is who serves the model,
 #: ``llm.system`` the API family: Azure OpenAI is provider ``azure``, system ``openai``)

@@ -21,7 +21,7 @@ Bounded wait and memory, and what happens to traces that never complete:
 - held traces live in memory only: a worker that crashes loses the calls of the traces it held (at most about
   ``wait_s`` of traffic); a replay of the same input rebuilds them.
 
->>> from streams.otlp.decode import Span
+>>> from inferwatch.streams.otlp.decode import Span
 >>> def span(span_id, parent, start, end, **attrs):
 ...     return Span("t1" * 16, span_id, parent, False, span_id, start * 10**9, end * 10**9, 0, "", attrs,
 ...                 {"service.name": "rag"}, ())
@@ -40,9 +40,9 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from streams.config import OtlpSettings
-from streams.otlp.decode import Span
-from streams.otlp.genai import EVALUATION_EVENT, NS, call_event, evaluation_events, stage_of
+from inferwatch.streams.config import OtlpSettings
+from inferwatch.streams.otlp.decode import Span
+from inferwatch.streams.otlp.genai import EVALUATION_EVENT, NS, call_event, evaluation_events, stage_of
 
 #: the ``otlp`` section's defaults (``trace_wait_s``, ``max_traces``), for converters built without settings
 DEFAULT_WAIT_S = OtlpSettings.trace_wait_s

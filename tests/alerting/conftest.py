@@ -21,10 +21,10 @@ import pytest
 import redis
 import trustme
 
-from alerting.config import AlertingSettings, LevelSettings, PagerDutySettings, PolicySettings, SlackSettings, \
+from inferwatch.alerting.config import AlertingSettings, LevelSettings, PagerDutySettings, PolicySettings, SlackSettings, \
     TargetSettings
-from alerting.notifiers import InMemoryNotifier, Notifier, build_notifiers
-from alerting.service import AlertingService
+from inferwatch.alerting.notifiers import InMemoryNotifier, Notifier, build_notifiers
+from inferwatch.alerting.service import AlertingService
 
 T0 = 1_800_000_000.0
 #: console/outbox fallbacks in tests write here, never to the checkout's .run/

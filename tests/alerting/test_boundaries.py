@@ -8,13 +8,14 @@ import sys
 import pytest
 
 #: the only modules of ``detectors`` alerting may import: leaf modules that import nothing of ours
-LEAF_MODULES = {"detectors", "detectors.contract", "detectors.durations"}
+LEAF_MODULES = {"inferwatch.detectors", "inferwatch.detectors.contract", "inferwatch.detectors.durations"}
 
 
-@pytest.mark.parametrize("module", ["alerting.cli", "alerting.service", "alerting.runbook_lint", "alerting.ui.cli"])
+@pytest.mark.parametrize("module", ["inferwatch.alerting.cli", "inferwatch.alerting.service", "inferwatch.alerting.runbook_lint",
+                                    "inferwatch.alerting.ui.cli"])
 def test_importing_alerting_loads_no_detector_nor_numeric_library(module: str) -> None:
     probe = (f"import json, sys; import {module}; "
-             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "print(json.dumps(sorted(m for m in sys.modules if m.removeprefix('inferwatch.').split('.')[0] in "
              "('detectors', 'streams', 'river', 'numpy', 'scipy'))))")
     loaded = json.loads(subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
                                        text=True).stdout)

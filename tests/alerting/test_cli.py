@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from alerting.cli import COMMANDS
-from alerting.command_line import UserError
-from alerting.service import AlertingService
-from streams.config import load_settings
+from inferwatch.alerting.cli import COMMANDS
+from inferwatch.alerting.command_line import UserError
+from inferwatch.alerting.service import AlertingService
+from inferwatch.streams.config import load_settings
 
 from tests.alerting.conftest import anomaly
 

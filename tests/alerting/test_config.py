@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.config import ConfigError, load_settings, settings_from_mapping
+from inferwatch.streams.config import ConfigError, load_settings, settings_from_mapping
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "alerting.md"
 

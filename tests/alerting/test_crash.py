@@ -19,10 +19,10 @@ from typing import Callable
 
 import pytest
 
-from alerting.config import AlertingSettings
-from alerting.notifiers import build_notifiers
-from alerting.service import AlertingService
-from streams.config import from_mapping
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.notifiers import build_notifiers
+from inferwatch.alerting.service import AlertingService
+from inferwatch.streams.config import from_mapping
 
 from tests.alerting.conftest import T0, TEST_OUTBOX, anomaly
 
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FP = "fp-crash"
 CHILD = """
 import json, sys
-from alerting.service import AlertingService
-from streams.config import from_mapping
-from alerting.config import AlertingSettings
+from inferwatch.alerting.service import AlertingService
+from inferwatch.streams.config import from_mapping
+from inferwatch.alerting.config import AlertingSettings
 settings = from_mapping(AlertingSettings, json.loads(sys.argv[1]), "alerting")
 service = AlertingService.from_settings(settings, sys.argv[2], instance="doomed")
 print("ticking", flush=True)

@@ -12,9 +12,9 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from alerting.config import LevelSettings, PolicySettings, TargetSettings
-from alerting.notifiers import EmailNotifier, build_notifiers
-from streams.config import load_settings
+from inferwatch.alerting.config import LevelSettings, PolicySettings, TargetSettings
+from inferwatch.alerting.notifiers import EmailNotifier, build_notifiers
+from inferwatch.streams.config import load_settings
 
 from tests.alerting.conftest import T0, anomaly, two_level_settings
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from alerting.config import GroupingSettings, LevelSettings, PolicySettings, RetrySettings
+from inferwatch.alerting.config import GroupingSettings, LevelSettings, PolicySettings, RetrySettings
 
 from tests.alerting.conftest import T0, anomaly, service_for, slack_settings
 

@@ -6,8 +6,8 @@ import threading
 import pytest
 import redis
 
-from alerting.config import FlappingSettings, InhibitSettings, LevelSettings, PolicySettings, TargetSettings
-from alerting.notifiers import InMemoryNotifier, NotifierError
+from inferwatch.alerting.config import FlappingSettings, InhibitSettings, LevelSettings, PolicySettings, TargetSettings
+from inferwatch.alerting.notifiers import InMemoryNotifier, NotifierError
 
 from tests.alerting.conftest import T0, anomaly, two_level_settings
 
@@ -304,7 +304,7 @@ def test_a_redis_outage_is_counted_ingest_raises_for_a_retry_and_tick_never_rais
 
 
 def test_dry_run_target_goes_to_the_outbox_file(make_service, tmp_path, capsys):
-    from alerting.notifiers import build_notifiers
+    from inferwatch.alerting.notifiers import build_notifiers
     settings = two_level_settings(outbox_path=str(tmp_path / "outbox.jsonl"), targets={
         "slack": TargetSettings(type="slack", channel="C1", dry_run=True),
         "pagerduty": TargetSettings(type="pagerduty", routing_key="R" * 32, dry_run=True)})

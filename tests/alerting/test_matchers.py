@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerting.matchers import MatcherError, matcher_spec, matches, parse_matcher_text, parse_matchers
+from inferwatch.alerting.matchers import MatcherError, matcher_spec, matches, parse_matcher_text, parse_matchers
 
 LABELS = {"service.name": "checkout", "kind": "rate", "severity": "warning", "app.route": "/chat, v2"}
 

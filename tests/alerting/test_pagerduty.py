@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from alerting.config import LevelSettings, PagerDutySettings, PolicySettings, TargetSettings
-from alerting.notifiers import build_notifiers
+from inferwatch.alerting.config import LevelSettings, PagerDutySettings, PolicySettings, TargetSettings
+from inferwatch.alerting.notifiers import build_notifiers
 
 from tests.alerting.conftest import T0, anomaly, two_level_settings
 

@@ -10,10 +10,10 @@ from typing import Any, Iterator
 
 import pytest
 
-from alerting.config import LevelSettings, PolicySettings, TargetSettings
-from alerting.notifiers import ConsoleNotifier, build_notifiers
-from alerting.service import AlertingService
-from alerting.redact import code_span, for_slack, install_log_redaction, redact, uninstall_log_redaction
+from inferwatch.alerting.config import LevelSettings, PolicySettings, TargetSettings
+from inferwatch.alerting.notifiers import ConsoleNotifier, build_notifiers
+from inferwatch.alerting.service import AlertingService
+from inferwatch.alerting.redact import code_span, for_slack, install_log_redaction, redact, uninstall_log_redaction
 
 from tests.alerting.conftest import T0, anomaly, slack_settings
 from tests.alerting.secrets_corpus import INJECTIONS, SECRETS

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.contract import SEVERITIES
+from inferwatch.detectors.contract import SEVERITIES
 from tests.alerting.conftest import T0, anomaly, two_level_settings
 
 

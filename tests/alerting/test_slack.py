@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from alerting.alert import AlertView
-from alerting.config import LevelSettings, PolicySettings, RetrySettings, TargetSettings
-from alerting.notifiers import Notification, SlackNotifier
-from alerting.runbooks import RunbookLibrary
+from inferwatch.alerting.alert import AlertView
+from inferwatch.alerting.config import LevelSettings, PolicySettings, RetrySettings, TargetSettings
+from inferwatch.alerting.notifiers import Notification, SlackNotifier
+from inferwatch.alerting.runbooks import RunbookLibrary
 
 from tests.alerting.conftest import T0, anomaly, service_for, slack_settings
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from alerting import templates
-from alerting.alert import AlertView
-from alerting.slack_actions import MAX_BODY_BYTES, make_server
+from inferwatch.alerting import templates
+from inferwatch.alerting.alert import AlertView
+from inferwatch.alerting.slack_actions import MAX_BODY_BYTES, make_server
 
 from tests.alerting.conftest import T0, anomaly
 

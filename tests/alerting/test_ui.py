@@ -9,10 +9,10 @@ import threading
 import httpx
 import pytest
 
-from alerting.ui import cli as ui_cli
-from alerting.ui.auth import Access
-from alerting.ui.server import make_server
-from streams.config import load_settings
+from inferwatch.alerting.ui import cli as ui_cli
+from inferwatch.alerting.ui.auth import Access
+from inferwatch.alerting.ui.server import make_server
+from inferwatch.streams.config import load_settings
 
 from tests.alerting.conftest import T0, anomaly
 

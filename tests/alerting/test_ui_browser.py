@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from alerting.ui.auth import Access
-from alerting.ui.server import make_server
+from inferwatch.alerting.ui.auth import Access
+from inferwatch.alerting.ui.server import make_server
 
 from tests.alerting.conftest import anomaly
 

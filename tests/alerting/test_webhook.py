@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from alerting.config import AlertingSettings
-from alerting.notifiers import WebhookNotifier, build_notifiers
-from streams.config import from_mapping
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.notifiers import WebhookNotifier, build_notifiers
+from inferwatch.streams.config import from_mapping
 
 from tests.alerting.conftest import T0, TEST_OUTBOX, anomaly
 from tests.alerting.test_crash import CHILD

@@ -10,7 +10,7 @@ import math
 import random
 from typing import Callable
 
-from detectors.embedding_drift import EmbeddingWindow
+from inferwatch.detectors.embedding_drift import EmbeddingWindow
 
 
 def adaptive_threshold(seed: int) -> list[tuple[float, bool]]:

@@ -8,10 +8,10 @@ import pkgutil
 
 import pytest
 
-import detectors
-from detectors.base import Detector
-from detectors.filters import WarmUp
-from detectors.registry import DETECTORS
+from inferwatch import detectors
+from inferwatch.detectors.base import Detector
+from inferwatch.detectors.filters import WarmUp
+from inferwatch.detectors.registry import DETECTORS
 from tests.detectors.labelled_streams import LABELLED_STREAMS
 
 NAMES = sorted(DETECTORS)
@@ -22,10 +22,10 @@ def test_every_detector_class_in_the_package_is_registered():
     (Wrappers in ``detectors.filters`` take a detector rather than being one.)"""
     found = set()
     for info in pkgutil.iter_modules(detectors.__path__):
-        module = importlib.import_module(f"detectors.{info.name}")
+        module = importlib.import_module(f"inferwatch.detectors.{info.name}")
         for cls in vars(module).values():
             if (inspect.isclass(cls) and cls.__module__ == module.__name__ and cls is not Detector
-                    and module.__name__ != "detectors.filters"
+                    and module.__name__ != "inferwatch.detectors.filters"
                     and all(callable(getattr(cls, m, None)) for m in ("learn_one", "score_one", "explain_one"))):
                 found.add(cls)
     assert found == set(DETECTORS.values())

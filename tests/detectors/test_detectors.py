@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from detectors.adaptive_threshold import AdaptiveThreshold
-from detectors.category_mix import CategoryMixDrift
-from detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
-from detectors.filters import LearnIfNormal
-from detectors.rare_rate import RareEventRate
-from detectors.slo_burn import BurnRate
-from detectors.traffic import TrafficRate
-from detectors.variant_regression import VariantRegression
+from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold
+from inferwatch.detectors.category_mix import CategoryMixDrift
+from inferwatch.detectors.embedding_drift import EmbeddingDrift, EmbeddingWindow
+from inferwatch.detectors.filters import LearnIfNormal
+from inferwatch.detectors.rare_rate import RareEventRate
+from inferwatch.detectors.slo_burn import BurnRate
+from inferwatch.detectors.traffic import TrafficRate
+from inferwatch.detectors.variant_regression import VariantRegression
 
 FIRE = 0.9999
 

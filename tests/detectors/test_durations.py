@@ -5,8 +5,8 @@ import argparse
 
 import pytest
 
-from detectors.durations import DurationError, parse_duration, positive_duration
-from detectors.incidents import parse_incident
+from inferwatch.detectors.durations import DurationError, parse_duration, positive_duration
+from inferwatch.detectors.incidents import parse_incident
 
 
 @pytest.mark.parametrize("text, seconds", [

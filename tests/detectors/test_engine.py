@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from detectors.state import InMemoryStateStore
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.detectors.state import InMemoryStateStore
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 PINNED = {"time_unix_nano", "kind", "signal", "labels", "value", "expected", "score", "severity", "detector",

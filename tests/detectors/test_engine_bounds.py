@@ -6,12 +6,12 @@ import pickle
 
 import pytest
 
-from detectors.cardinality import OTHER
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from detectors.state import InMemoryStateStore
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.cardinality import OTHER
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.detectors.state import InMemoryStateStore
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 SPIKE = parse_incident("latency_spike@30m+5m:service.name=support-bot,gen_ai.request.model=gpt-4o")

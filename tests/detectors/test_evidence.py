@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
 
 NS = 10**9
 T0 = 1_767_225_600 * NS

@@ -7,12 +7,12 @@ import pickle
 
 import pytest
 
-from detectors.config import DetectorSettings, SloSettings
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from detectors.state import InMemoryStateStore
-from streams.config import ConfigError, settings_from_mapping
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings, SloSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.detectors.state import InMemoryStateStore
+from inferwatch.streams.config import ConfigError, settings_from_mapping
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 ENV = "deployment.environment.name"

@@ -12,14 +12,14 @@ import random
 
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from detectors.evaluation import evaluate
-from detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, read_manifest
-from streams import replay, score, simulate
-from streams.config import Settings
-from streams.schema import validate_event
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.evaluation import evaluate
+from inferwatch.detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, read_manifest
+from inferwatch.streams import replay, score, simulate
+from inferwatch.streams.config import Settings
+from inferwatch.streams.schema import validate_event
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 

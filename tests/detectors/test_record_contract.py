@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import typing
 
-from detectors.config import DetectorSettings
-from detectors.contract import RECORD_KINDS, SEVERITIES, STATUSES, AnomalyRecord
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from detectors.registry import emitted_signals
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.contract import RECORD_KINDS, SEVERITIES, STATUSES, AnomalyRecord
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.detectors.registry import emitted_signals
+from inferwatch.streams.simulate import START_NS, generate
 
 
 def test_every_emitted_kind_is_a_contract_kind():

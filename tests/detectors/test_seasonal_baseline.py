@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import random
 
-from detectors.seasonal_baseline import SeasonalBaseline
+from inferwatch.detectors.seasonal_baseline import SeasonalBaseline
 
 HOUR = 3600.0
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from detectors.registry import emitted_signals
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.detectors.registry import emitted_signals
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 MISTRAL = {"service.name": "code-assistant", "deployment.environment.name": "prod", "gen_ai.provider.name": "aws.bedrock",

@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from detectors.config import DetectorSettings, SloSettings
-from detectors.engine import DetectionEngine
-from detectors.state import InMemoryStateStore
-from streams.config import ConfigError, settings_from_mapping
+from inferwatch.detectors.config import DetectorSettings, SloSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.state import InMemoryStateStore
+from inferwatch.streams.config import ConfigError, settings_from_mapping
 
 NS = 10**9
 T0 = 1_767_225_600 * NS
@@ -115,8 +115,8 @@ def test_the_demo_declares_objectives_its_healthy_traffic_keeps():
     """``make demo`` runs with scripts/demo.yaml: its SLOs must not page on the simulator's healthy hours."""
     from pathlib import Path
 
-    from streams.config import load_settings
-    from streams.simulate import START_NS, generate
+    from inferwatch.streams.config import load_settings
+    from inferwatch.streams.simulate import START_NS, generate
 
     settings = load_settings(Path(__file__).parents[2] / "scripts" / "demo.yaml", env={})
     assert [s.name for s in settings.detectors.slos] == ["availability", "support-bot-latency",

@@ -39,11 +39,11 @@ import trustme
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
-from alerting.outbox import Outbox
-from detectors.incidents import Incident
-from streams.producer import TelemetryProducer
-from streams.republish import by_service_topic
-from streams.simulate import DEPLOYMENTS, START_NS, generate
+from inferwatch.alerting.outbox import Outbox
+from inferwatch.detectors.incidents import Incident
+from inferwatch.streams.producer import TelemetryProducer
+from inferwatch.streams.republish import by_service_topic
+from inferwatch.streams.simulate import DEPLOYMENTS, START_NS, generate
 from tests.alerting.conftest import FakePagerDuty, FakeSlack
 from tests.conftest import free_port
 from tests.streams.conftest import WorkerProcess, committed_total, decode_records, read_all
@@ -175,7 +175,7 @@ class FaultWorker(WorkerProcess):
     def start(self) -> "FaultWorker":
         handle = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker", "--role", self.role,
+            [sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config), "worker", "--role", self.role,
              *self.extra], stdout=handle, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **GROUP_TIMEOUTS})
         handle.close()

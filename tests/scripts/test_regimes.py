@@ -7,13 +7,13 @@ from collections import Counter
 
 import pytest
 
-from alerting.config import AlertingSettings
+from inferwatch.alerting.config import AlertingSettings
 from scripts.regimes import cells, effects, generator, scoring, truth
 from scripts.regimes.cells import Cell
 from scripts.regimes.generator import MAX_LATE_S, MAX_SKEW_S, NS, generate, plan, series_labels
 from scripts.regimes.pages import Escalation
 from scripts.regimes.truth import KINDS
-from streams.schema import validate_event
+from inferwatch.streams.schema import validate_event
 
 TEN_MINUTES = 600.0
 

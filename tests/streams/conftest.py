@@ -14,7 +14,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.config import load_settings
+from inferwatch.streams.config import load_settings
 
 
 class WorkerProcess:
@@ -25,7 +25,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         handle = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "--config", str(self.config), "worker", "--role", self.role, *self.extra],
+            [sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config), "worker", "--role", self.role, *self.extra],
             stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return self
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 from hypothesis import strategies as st
 
-from streams.schema import ALIASES, COMMON_REQUIRED, EVENT_KINDS, OPTIONAL, REQUIRED
+from inferwatch.streams.schema import ALIASES, COMMON_REQUIRED, EVENT_KINDS, OPTIONAL, REQUIRED
 
 STAGE_FIELDS = ["app.stage.inference.duration", "app.stage.retrieval.duration", "app.stage.odd name.duration"]
 FIELDS = sorted({*COMMON_REQUIRED, *OPTIONAL, *ALIASES, *STAGE_FIELDS, "event.kind", "error.type",

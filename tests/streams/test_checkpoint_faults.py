@@ -9,11 +9,11 @@ import orjson
 import pytest
 import redis
 
-from streams import metrics
-from streams.checkpoints import KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec
-from streams.config import Settings
-from streams.detection import DetectionService
-from streams.simulate import START_NS, generate
+from inferwatch.streams import metrics
+from inferwatch.streams.checkpoints import KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec
+from inferwatch.streams.config import Settings
+from inferwatch.streams.detection import DetectionService
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 

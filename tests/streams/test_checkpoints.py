@@ -9,11 +9,11 @@ import stat
 
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from streams import metrics
-from streams.checkpoints import DEFAULT_TTL_S, KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec, signing_key
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.streams import metrics
+from inferwatch.streams.checkpoints import DEFAULT_TTL_S, KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec, signing_key
+from inferwatch.streams.simulate import START_NS, generate
 
 pytestmark = pytest.mark.redis
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import cli
+from inferwatch.streams import cli
 from tests.conftest import ROOT, free_port
 
 
@@ -93,7 +93,7 @@ def test_a_bug_is_one_line_with_exit_3_and_the_traceback_under_debug(capsys, mon
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("streams.simulate.generate", broken)
+    monkeypatch.setattr("inferwatch.streams.simulate.generate", broken)
     code, _, err = run_cli(capsys, "simulate", "--duration", "1m")
     assert code == cli.EXIT_BUG == 3
     assert err == ("inferwatch: error: unexpected ZeroDivisionError: division by zero "
@@ -107,7 +107,7 @@ def test_the_real_entry_point_prints_one_line_and_no_log_noise(tmp_path):
     env = {**os.environ, "INFERWATCH_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     env.pop("INFERWATCH_CONFIG", None)
     for argv in (["replay", str(tmp_path / "nope.jsonl")], ["alerts", "list"]):
-        proc = subprocess.run([sys.executable, "-m", "streams.cli", *argv], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", *argv], capture_output=True, text=True,
                               cwd=ROOT, env=env, timeout=120)
         assert_one_error_line(proc.returncode, proc.stderr)
 

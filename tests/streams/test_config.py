@@ -11,10 +11,10 @@ import jsonschema
 import pytest
 import yaml
 
-from streams import cli
-from streams.config import ENV_OVERRIDES, RANGE_CHECKS, ConfigError, Settings, from_mapping, load_settings, \
+from inferwatch.streams import cli
+from inferwatch.streams.config import ENV_OVERRIDES, RANGE_CHECKS, ConfigError, Settings, from_mapping, load_settings, \
     settings_from_mapping
-from streams.config_schema import JSON_SCHEMA_BOUNDS, as_plain, json_schema, with_reference
+from inferwatch.streams.config_schema import JSON_SCHEMA_BOUNDS, as_plain, json_schema, with_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA, CONFIG_DOC = ROOT / "docs/config.schema.json", ROOT / "docs/configuration.md"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import load_settings
+from inferwatch.streams.config import load_settings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 
 def test_demo_detects_what_it_injects_and_pages_it_to_the_outbox(pipeline_config):
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "--config", str(pipeline_config), "demo"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", "--config", str(pipeline_config), "demo"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     last = result.stdout.strip().splitlines()[-1]
     found = re.fullmatch(r"injected=(\d+) detected=(\d+)", last)

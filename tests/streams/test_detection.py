@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import orjson
 
-from detectors.state import InMemoryStateStore
-from streams.config import Settings
-from streams.detection import DetectionService
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.state import InMemoryStateStore
+from inferwatch.streams.config import Settings
+from inferwatch.streams.detection import DetectionService
+from inferwatch.streams.simulate import START_NS, generate
 
 NS = 10**9
 

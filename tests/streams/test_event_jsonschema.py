@@ -10,8 +10,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from streams import schema
-from streams.event_jsonschema import event_json_schema, render
+from inferwatch.streams import schema
+from inferwatch.streams.event_jsonschema import event_json_schema, render
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "docs" / "telemetry-event.schema.json"
 VALID = {"event.id": "e1", "time_unix_nano": 1_767_225_600_000_000_000, "service.name": "checkout",

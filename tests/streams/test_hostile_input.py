@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from streams.config import Settings
-from streams.deadletter import deadletter_headers
-from streams.pipeline import TelemetryPipeline
-from streams.replay import replay
-from streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, decode_message
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.streams.config import Settings
+from inferwatch.streams.deadletter import deadletter_headers
+from inferwatch.streams.pipeline import TelemetryPipeline
+from inferwatch.streams.replay import replay
+from inferwatch.streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, decode_message
 from tests.streams.strategies import json_documents, message_bytes, near_valid_events
 
 T0 = 1_767_225_600_000_000_000

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from streams.config import KafkaSettings
-from streams.kafka_security import KafkaAccessError, client_config, faust_credentials
-from streams.producer import TelemetryProducer
-from streams.topics import ensure_topics
+from inferwatch.streams.config import KafkaSettings
+from inferwatch.streams.kafka_security import KafkaAccessError, client_config, faust_credentials
+from inferwatch.streams.producer import TelemetryProducer
+from inferwatch.streams.topics import ensure_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -103,7 +103,7 @@ def test_worker_with_wrong_password_exits_with_one_clear_line(secure_kafka, tmp_
                                                        "sasl_username", "ssl_ca_file", "telemetry_topic")}
     config = tmp_path / "inferwatch.yaml"
     config.write_text(yaml.safe_dump({"kafka": section, "redis": {"url": "redis://127.0.0.1:1/0"}}))
-    proc = subprocess.run([sys.executable, "-m", "streams.cli", "--config", str(config), "worker"],
+    proc = subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", "--config", str(config), "worker"],
                           env={"INFERWATCH_KAFKA_SASL_PASSWORD": "wrong-password-123", "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
@@ -123,7 +123,7 @@ def test_password_file_is_read_and_never_shown(secure_kafka, tmp_path):
 
 
 def test_sasl_without_username_is_a_config_error():
-    from streams.config import ConfigError, settings_from_mapping
+    from inferwatch.streams.config import ConfigError, settings_from_mapping
 
     with pytest.raises(ConfigError, match="sasl_username is required with security_protocol SASL_SSL"):
         settings_from_mapping({"kafka": {"security_protocol": "SASL_SSL"}})

@@ -9,7 +9,7 @@ import orjson
 import pytest
 import yaml
 
-from streams.topics import ensure_topics
+from inferwatch.streams.topics import ensure_topics
 from tests.streams.conftest import committed_total, decode_records, read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -17,7 +17,7 @@ INCIDENTS = ["latency_spike@2400+600", "error_burst@4200+400", "traffic_surge@54
 
 
 def inferwatch(config, *args: str, stdin=None) -> bytes:
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "--config", str(config), *args],
+    result = subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", "--config", str(config), *args],
                             input=stdin, capture_output=True, timeout=600)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     return result.stdout
@@ -34,7 +34,7 @@ def test_live_worker_and_replay_emit_identical_records(tmp_path, pipeline_config
     offline = [orjson.loads(line) for line in inferwatch(pipeline_config, "replay", str(events), "--quiet").splitlines()]
     assert {r["kind"] for r in offline} >= {"threshold", "rate", "throughput"}, "the incidents are detected offline"
 
-    from streams.config import load_settings
+    from inferwatch.streams.config import load_settings
     settings = load_settings(pipeline_config, env={})
     ensure_topics(settings.kafka)
     inferwatch(pipeline_config, "produce", str(events), "--batch-size", "1")  # one message per line, in file order

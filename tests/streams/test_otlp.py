@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.otlp.convert import OtlpConverter
-from streams.schema import decode_message
+from inferwatch.streams.otlp.convert import OtlpConverter
+from inferwatch.streams.schema import decode_message
 from tests.streams.otel_sdk import ENCODINGS, NS, T0, Recorder, encode
 
 STAGES = ["retrieval", "prompt", "inference", "postprocess", "delivery"]
@@ -230,7 +230,7 @@ def test_bytes_that_are_not_otlp_are_rejected_with_the_decoders_reason():
 
 
 def replay_cli(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(path), "--quiet"], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", "replay", str(path), "--quiet"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -259,8 +259,8 @@ def test_replay_shows_why_events_were_rejected_and_fails_when_all_were(tmp_path)
 def test_the_collector_config_in_the_docs_parses_and_names_what_the_decoder_accepts():
     import yaml
 
-    from streams.config import KafkaSettings
-    from streams.otlp.decode import ENCODINGS as ACCEPTED
+    from inferwatch.streams.config import KafkaSettings
+    from inferwatch.streams.otlp.decode import ENCODINGS as ACCEPTED
 
     page = (ROOT / "docs" / "connect-your-app.md").read_text()
     block = page.split("```yaml\n", 1)[1].split("```", 1)[0]

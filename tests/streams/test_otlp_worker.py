@@ -11,9 +11,9 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from streams.config import load_settings
-from streams.deadletter import REASON, SOURCE_TOPIC
-from streams.topics import ensure_topics
+from inferwatch.streams.config import load_settings
+from inferwatch.streams.deadletter import REASON, SOURCE_TOPIC
+from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
 from tests.streams.conftest import read_topic
 from tests.streams.otel_sdk import Recorder, encode

@@ -12,9 +12,9 @@ import yaml
 from confluent_kafka import ConsumerGroupState, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.config import load_settings
-from streams.republish import by_service_topic, partition_for
-from streams.topics import ensure_topics
+from inferwatch.streams.config import load_settings
+from inferwatch.streams.republish import by_service_topic, partition_for
+from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
 from tests.streams.conftest import committed_total, decode_records, read_all
 from tests.streams.test_online_offline import inferwatch

@@ -12,14 +12,14 @@ import time
 import orjson
 import pytest
 
-from detectors.config import DetectorSettings
-from detectors.engine import DetectionEngine
-from detectors.incidents import parse_incident
-from streams.agents import handle_guarded
-from streams.config import IngestSettings, Settings
-from streams.pipeline import NS, TelemetryPipeline
-from streams.replay import replay
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.config import DetectorSettings
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.incidents import parse_incident
+from inferwatch.streams.agents import handle_guarded
+from inferwatch.streams.config import IngestSettings, Settings
+from inferwatch.streams.pipeline import NS, TelemetryPipeline
+from inferwatch.streams.replay import replay
+from inferwatch.streams.simulate import START_NS, generate
 
 #: the injected wall clock: one hour after the simulated traffic starts
 NOW_S = START_NS / NS + 3600

@@ -6,7 +6,7 @@ import socket
 import orjson
 import pytest
 
-from streams.producer import DeliveryError, TelemetryProducer
+from inferwatch.streams.producer import DeliveryError, TelemetryProducer
 from tests.streams.conftest import read_topic
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.republish import partition_for
-from streams.schema import decode_message
+from inferwatch.streams.republish import partition_for
+from inferwatch.streams.schema import decode_message
 from tests.streams.conftest import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,8 +23,8 @@ RUNTIME = [f"confluent-kafka=={version('confluent-kafka')}", f"orjson=={version(
 
 APP = textwrap.dedent("""
     import importlib.util, sys
-    from streams.producer import TelemetryProducer
-    heavy = [name for name in ("faust", "river", "scipy", "slack_sdk", "pagerduty", "redis", "detectors")
+    from inferwatch.streams.producer import TelemetryProducer
+    heavy = [name for name in ("faust", "river", "scipy", "slack_sdk", "pagerduty", "redis", "inferwatch.detectors")
              if importlib.util.find_spec(name) is not None]
     assert not heavy, f"installed with the light producer: {heavy}"
     bootstrap, topic = sys.argv[1:3]
@@ -51,8 +51,8 @@ def test_light_producer_wheel_publishes_from_a_fresh_venv(tmp_path, kafka_bootst
         ROOT / "producer")
     [wheel] = wheels.glob("inferwatch_producer-*.whl")
     modules = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    assert modules == {"streams/__init__.py", "streams/producer.py", "streams/schema.py",
-                       "streams/kafka_security.py"}
+    assert modules == {"inferwatch/streams/__init__.py", "inferwatch/streams/producer.py",
+                       "inferwatch/streams/schema.py", "inferwatch/streams/kafka_security.py"}
 
     venv = tmp_path / "app-venv"
     run(sys.executable, "-m", "venv", venv)

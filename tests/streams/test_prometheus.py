@@ -17,9 +17,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streams import simulate
-from streams.producer import TelemetryProducer
-from streams.topics import ensure_topics
+from inferwatch.streams import simulate
+from inferwatch.streams.producer import TelemetryProducer
+from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

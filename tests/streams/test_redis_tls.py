@@ -11,11 +11,11 @@ import pytest
 import redis
 import trustme
 
-from alerting.config import AlertingSettings
-from alerting.notifiers.memory import InMemoryNotifier
-from alerting.service import AlertingService
-from streams.checkpoints import RedisCheckpointStore, SignedBlobCodec
-from streams.config import RedisSettings
+from inferwatch.alerting.config import AlertingSettings
+from inferwatch.alerting.notifiers.memory import InMemoryNotifier
+from inferwatch.alerting.service import AlertingService
+from inferwatch.streams.checkpoints import RedisCheckpointStore, SignedBlobCodec
+from inferwatch.streams.config import RedisSettings
 from tests.alerting.conftest import anomaly
 from tests.conftest import free_port
 

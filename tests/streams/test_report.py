@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from detectors.incidents import parse_incident, write_manifest
-from streams.config import load_settings
-from streams.replay import replay, run
-from streams.simulate import START_NS, generate
+from inferwatch.detectors.incidents import parse_incident, write_manifest
+from inferwatch.streams.config import load_settings
+from inferwatch.streams.replay import replay, run
+from inferwatch.streams.simulate import START_NS, generate
 
 
 @pytest.fixture(scope="module")

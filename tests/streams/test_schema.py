@@ -6,7 +6,7 @@ import math
 import orjson
 import pytest
 
-from streams.schema import ALIASES, COMMON_REQUIRED, REQUIRED, decode_message
+from inferwatch.streams.schema import ALIASES, COMMON_REQUIRED, REQUIRED, decode_message
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 

@@ -6,7 +6,7 @@ import io
 import random
 from datetime import datetime, timedelta, timezone
 
-from streams import cli
+from inferwatch.streams import cli
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streams.topics import ensure_topics
+from inferwatch.streams.topics import ensure_topics
 from tests.alerting.secrets_corpus import SECRETS
 from tests.streams.test_worker import publish, sends, traffic
 

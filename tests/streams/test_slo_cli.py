@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from detectors.engine import DetectionEngine
-from streams.checkpoints import checkpoint_store
-from streams.cli import main
-from streams.config import settings_from_mapping
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.streams.checkpoints import checkpoint_store
+from inferwatch.streams.cli import main
+from inferwatch.streams.config import settings_from_mapping
 from tests.detectors.test_slo import calls
 
 pytestmark = pytest.mark.redis
@@ -33,7 +33,7 @@ def test_slo_lists_burn_rates_and_budget_of_the_checkpointed_series(settings, tm
     for event in calls(5400, 5, bad_from=3600, slow_share=0.5):
         engine.process(event)
     assert engine.checkpoint() > 0
-    monkeypatch.setattr("streams.cli.load_settings", lambda path=None: settings)
+    monkeypatch.setattr("inferwatch.streams.cli.load_settings", lambda path=None: settings)
     assert main(["slo", "-o", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["slo"], r["labels"], r["firing"]) for r in rows] == [("chat-8s", {"service.name": "chat"}, True)]
@@ -46,6 +46,6 @@ def test_slo_lists_burn_rates_and_budget_of_the_checkpointed_series(settings, tm
 
 
 def test_slo_names_an_unknown_slo(settings, capsys, monkeypatch):
-    monkeypatch.setattr("streams.cli.load_settings", lambda path=None: settings)
+    monkeypatch.setattr("inferwatch.streams.cli.load_settings", lambda path=None: settings)
     assert main(["slo", "nope"]) == 2
     assert "no SLO named 'nope' (declared: chat-8s, idle)" in capsys.readouterr().err

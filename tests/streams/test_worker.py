@@ -11,10 +11,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from detectors.engine import DetectionEngine
-from streams.pipeline import TelemetryPipeline
-from streams.producer import TelemetryProducer
-from streams.topics import ensure_topics
+from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.streams.pipeline import TelemetryPipeline
+from inferwatch.streams.producer import TelemetryProducer
+from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
 from tests.streams.conftest import committed_total, decode_records, read_all, read_topic
 
