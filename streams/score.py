@@ -17,6 +17,7 @@ import math
 import sys
 from datetime import datetime, timezone
 
+from inferwatch.alerting.command_line import UserError
 from inferwatch.detectors.seasonal_baseline import SeasonalBaseline
 
 SCORE_COLUMN = "anomaly_score"
@@ -74,17 +75,17 @@ def parse_timestamp(text: str) -> float:
 
 
 def _stamps(rows: list[dict], column: str) -> list[float]:
-    """Parsed timestamps, or ``ValueError`` with a one-line message naming the first bad or out-of-order row."""
+    """Parsed timestamps, or ``UserError`` with a one-line message naming the first bad or out-of-order row."""
     stamps: list[float] = []
     for number, row in enumerate(rows, 1):
         text = row[column] or ""
         try:
             stamp = parse_timestamp(text)
         except ValueError:
-            raise ValueError(f"row {number}: {column} {text!r} is neither ISO-8601 nor epoch seconds") from None
+            raise UserError(f"row {number}: {column} {text!r} is neither ISO-8601 nor epoch seconds") from None
         if stamps and stamp < stamps[-1]:
-            raise ValueError(f"row {number}: {column} {text!r} is earlier than row {number - 1}'s "
-                             f"{rows[number - 2][column]!r}; sort the rows by {column} first")
+            raise UserError(f"row {number}: {column} {text!r} is earlier than row {number - 1}'s "
+                            f"{rows[number - 2][column]!r}; sort the rows by {column} first")
         stamps.append(stamp)
     return stamps
 
@@ -97,23 +98,16 @@ def _number(text: str | None) -> float | None:
 
 
 def run(args, settings) -> int:
+    """Print the scored CSV; a missing column or a bad timestamp is a ``UserError`` (``streams.cli.main`` prints it)."""
     source = sys.stdin if args.series == "-" else open(args.series, newline="")
     with source:
         reader = csv.DictReader(source)
         columns = reader.fieldnames or []
         for needed in filter(None, (args.value_column, args.timestamp_column)):
             if needed not in columns:
-                print(f"score: column {needed!r} not in {args.series} (columns: {', '.join(columns)})",
-                      file=sys.stderr)
-                return 2
+                raise UserError(f"column {needed!r} not in {args.series} (columns: {', '.join(columns)})")
         rows = list(reader)
-    stamps = None
-    if args.timestamp_column:
-        try:
-            stamps = _stamps(rows, args.timestamp_column)
-        except ValueError as error:
-            print(f"score: {error}", file=sys.stderr)
-            return 2
+    stamps = _stamps(rows, args.timestamp_column) if args.timestamp_column else None
     writer = csv.DictWriter(sys.stdout, fieldnames=[*columns, SCORE_COLUMN], lineterminator="\n")
     writer.writeheader()
     values = (_number(r[args.value_column]) for r in rows)

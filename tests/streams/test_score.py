@@ -66,7 +66,7 @@ def test_rows_out_of_order_are_refused_naming_the_first_one(tmp_path, capsys):
     rows[6]["ts"], rows[7]["ts"] = rows[7]["ts"], rows[6]["ts"]
     code, out, err = run(capsys, write(tmp_path, rows), "--value-column", "v", "--timestamp-column", "ts")
     assert (code, out) == (2, "")
-    assert err == (f"score: row 8: ts '{rows[7]['ts']}' is earlier than row 7's '{rows[6]['ts']}'; "
+    assert err == (f"inferwatch: error: row 8: ts '{rows[7]['ts']}' is earlier than row 7's '{rows[6]['ts']}'; "
                    f"sort the rows by ts first\n")
 
 
@@ -74,7 +74,20 @@ def test_a_timestamp_that_is_not_one_is_named(tmp_path, capsys):
     rows = [{"ts": "2024-03-01T00:00:00Z", "v": "1"}, {"ts": "yesterday", "v": "2"}]
     code, _, err = run(capsys, write(tmp_path, rows), "--value-column", "v", "--timestamp-column", "ts")
     assert code == 2
-    assert err == "score: row 2: ts 'yesterday' is neither ISO-8601 nor epoch seconds\n"
+    assert err == "inferwatch: error: row 2: ts 'yesterday' is neither ISO-8601 nor epoch seconds\n"
+
+
+def test_a_missing_column_is_named_with_the_columns_there_are(tmp_path, capsys):
+    path = write(tmp_path, [{"ts": "2024-03-01T00:00:00Z", "v": "1"}])
+    code, out, err = run(capsys, path, "--value-column", "cpu")
+    assert (code, out) == (2, "")
+    assert err == f"inferwatch: error: column 'cpu' not in {path} (columns: ts, v)\n"
+
+
+def test_a_missing_file_is_one_error_line(tmp_path, capsys):
+    code, out, err = run(capsys, tmp_path / "nope.csv", "--value-column", "v")
+    assert (code, out) == (2, "")
+    assert err == f"inferwatch: error: No such file or directory: {tmp_path / 'nope.csv'}\n"
 
 
 def test_side_and_log_still_work(tmp_path, capsys):
