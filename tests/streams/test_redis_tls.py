@@ -2,8 +2,6 @@
 user ``alice``; the checkpoint store and the alert store connect from ``RedisSettings`` (``rediss://`` URL + CA)."""
 from __future__ import annotations
 
-import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -16,11 +14,11 @@ from inferwatch.alerting.notifiers.memory import InMemoryNotifier
 from inferwatch.alerting.service import AlertingService
 from inferwatch.streams.checkpoints import RedisCheckpointStore, SignedBlobCodec
 from inferwatch.streams.config import RedisSettings
+from scripts.regimes.redis_server import start_redis_server, stop_redis_server
 from tests.alerting.conftest import anomaly
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.redis
-START_TIMEOUT_S = 10
 
 
 @pytest.fixture(scope="module")
@@ -33,24 +31,16 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
     cert.private_key_pem.write_to_path(str(run / "server.key"))
     cert.cert_chain_pems[0].write_to_path(str(run / "server.pem"))
     port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
-         "--tls-cert-file", str(run / "server.pem"), "--tls-key-file", str(run / "server.key"),
-         "--tls-ca-cert-file", str(run / "ca.pem"), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
-         "--dir", str(run), "--user", "default", "off", "--user", "alice", "on", ">pw", "~*", "&*", "+@all"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    client = redis.Redis.from_url(f"rediss://alice:pw@127.0.0.1:{port}/0", ssl_ca_certs=str(run / "ca.pem"))
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server with TLS did not start"
-            time.sleep(0.05)
+    log = str(run / "redis.log")
+    with redis.Redis.from_url(f"rediss://alice:pw@127.0.0.1:{port}/0", ssl_ca_certs=str(run / "ca.pem")) as client:
+        process = start_redis_server(
+            ["--bind", "127.0.0.1", "--port", "0", "--tls-port", str(port),
+             "--tls-cert-file", str(run / "server.pem"), "--tls-key-file", str(run / "server.key"),
+             "--tls-ca-cert-file", str(run / "ca.pem"), "--tls-auth-clients", "no", "--save", "", "--appendonly", "no",
+             "--dir", str(run), "--logfile", log,
+             "--user", "default", "off", "--user", "alice", "on", ">pw", "~*", "&*", "+@all"], client, log)
     yield port, run / "ca.pem"
-    proc.terminate()
-    proc.wait(10)
+    stop_redis_server(process)
 
 
 def settings(tls_redis, password: str = "pw") -> RedisSettings:
