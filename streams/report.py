@@ -23,15 +23,13 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from inferwatch.alerting.redact import redact
 from inferwatch.alerting.templates import unit_for, with_unit
 from inferwatch.detectors.config import DetectorSettings
 from inferwatch.detectors.contract import NS
 from inferwatch.detectors.evaluation import evaluate
 from inferwatch.detectors.incidents import read_manifest
-from inferwatch.streams.signal_metrics import SignalMetrics
+from inferwatch.streams.signal_metrics import judge
 
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 860, 220, 70, 12, 12, 34
 COLOURS = {"value": "#1f5fbf", "expected": "#555", "band": "#9cc3f5", "firing": "#d0312d", "resolved": "#2e8b57",
@@ -56,8 +54,7 @@ class ReportRecorder:
 
     @classmethod
     def for_settings(cls, settings: DetectorSettings) -> "ReportRecorder":
-        gauges = SignalMetrics(CollectorRegistry())
-        return cls(int(settings.bucket_s * NS), int(settings.allowed_lateness_s * NS), gauges._judge)
+        return cls(int(settings.bucket_s * NS), int(settings.allowed_lateness_s * NS), judge)
 
     @classmethod
     def empty(cls) -> "ReportRecorder":

@@ -3,9 +3,10 @@ learned baseline (expected value and, for adaptive thresholds, the band outside 
 
 Why a snapshot taken by the worker's own loop, not metrics inside ``detectors/``: detectors stay pure (no metrics
 code), and the snapshot reads the engine's state through one read-only accessor (``DetectionEngine.primary_series``)
-on the thread that changes it, so a scrape never sees a half-updated detector. ``update`` re-reads every series'
+on the thread that changes it, so a scrape never sees a half-updated detector. ``update`` reads each series'
 latest closed window (``signal.observe``) and asks its detector the same questions the engine does
-(``score_one`` and the signal's ``describe``), without learning anything; the collector serves the last snapshot.
+(``score_one`` and the signal's ``describe``, in ``judge``), without learning anything, for the series that closed a
+window since the last snapshot (the others keep their numbers); the collector serves the last snapshot.
 A signal with no window to judge (too few calls, traffic stopped) has no value and score, but an adaptive
 threshold's baseline and band are still shown.
 
@@ -37,7 +38,7 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
@@ -60,6 +61,35 @@ def _number(value: Any) -> float | None:
         math.isfinite(value) else None
 
 
+def judge(signal: Any, series: Any) -> dict[str, float]:
+    """What the gauges show for ``signal`` of an engine's ``series`` (value, expected, band_lower, band_upper, score;
+    the ones it has), asking its detector without teaching it anything. The replay report
+    (``streams.report``) plots the same numbers, so it calls this too."""
+    detector = series.detectors.get(signal.name)
+    if detector is None or not series.ring:
+        return {}
+    numbers: dict[str, float | None] = {}
+    baseline = getattr(signal, "baseline", None)
+    learned = baseline(detector) if baseline is not None else None
+    if learned is not None:
+        # an adaptive threshold's baseline and band stand without a window, e.g. while traffic has stopped
+        numbers = dict(zip(("expected", "band_lower", "band_upper"), learned))
+    x = signal.observe(series.ring)
+    if x is not None:
+        described = signal.describe(x, detector, series.ring)
+        numbers.setdefault("expected", _number(described.get("expected")))
+        numbers.update(value=_number(described.get("value")), score=_number(detector.score_one(x)))
+    return {name: value for name, value in numbers.items() if value is not None}
+
+
+class _Judged(NamedTuple):
+    """One series' rows of a snapshot, and the latest window they were judged at."""
+
+    latest: Any
+    labels: tuple[str, ...]
+    rows: list[tuple[tuple[str, ...], dict[str, float]]]
+
+
 class SignalMetrics:
     """A collector on ``registry`` serving the snapshot ``update`` takes of a set of engines."""
 
@@ -68,47 +98,39 @@ class SignalMetrics:
         self.max_series = max_series
         self.dropped = dropped
         self._rows: list[tuple[tuple[str, ...], dict[str, float]]] = []
+        self._judged: dict[Any, _Judged] = {}  # series (by identity) -> its rows in the last snapshot
         registry.register(self)
 
     def update(self, engines: Iterable[Any]) -> int:
-        """Take a new snapshot of every primary series of ``engines``; returns how many series it holds."""
+        """Take a new snapshot of every primary series of ``engines``; returns how many series it holds. A series
+        whose latest window is the one it had at the last snapshot is not judged again: the engine changes a
+        detector only when it closes a window, so its numbers are the same (an export costs what closed since)."""
         rows: list[tuple[tuple[str, ...], dict[str, float]]] = []
+        previous, self._judged = self._judged, {}
         seen: set[tuple[str, ...]] = set()
         left_out = 0
         for engine in engines:
             for series in engine.primary_series():
-                values = tuple(label_value(series.labels.get(field)) for field in SERIES_LABELS.values())
-                if values in seen:
+                judged = previous.get(series)
+                labels = judged.labels if judged is not None else \
+                    tuple(label_value(series.labels.get(field)) for field in SERIES_LABELS.values())
+                if labels in seen:
                     continue
                 if len(seen) >= self.max_series:
                     left_out += 1
                     continue
-                seen.add(values)
-                for signal in engine.signals:
-                    numbers = self._judge(signal, series)
-                    if numbers:
-                        rows.append(((*values, signal.name, signal.kind), numbers))
+                seen.add(labels)
+                latest = series.ring[-1] if series.ring else None
+                if judged is None or judged.latest is not latest:
+                    judged = _Judged(latest, labels, [((*labels, signal.name, signal.kind), numbers)
+                                                      for signal in engine.signals
+                                                      if (numbers := judge(signal, series))])
+                self._judged[series] = judged
+                rows += judged.rows
         if left_out and self.dropped is not None:
             self.dropped.labels("signals").inc(left_out)
         self._rows = rows
         return len(seen)
-
-    def _judge(self, signal: Any, series: Any) -> dict[str, float]:
-        detector = series.detectors.get(signal.name)
-        if detector is None or not series.ring:
-            return {}
-        numbers: dict[str, float | None] = {}
-        baseline = getattr(signal, "baseline", None)
-        learned = baseline(detector) if baseline is not None else None
-        if learned is not None:
-            # an adaptive threshold's baseline and band stand without a window, e.g. while traffic has stopped
-            numbers = dict(zip(("expected", "band_lower", "band_upper"), learned))
-        x = signal.observe(series.ring)
-        if x is not None:
-            described = signal.describe(x, detector, series.ring)
-            numbers.setdefault("expected", _number(described.get("expected")))
-            numbers.update(value=_number(described.get("value")), score=_number(detector.score_one(x)))
-        return {name: value for name, value in numbers.items() if value is not None}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         rows = self._rows  # one snapshot, swapped whole by update
