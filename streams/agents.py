@@ -1,12 +1,15 @@
 """The Faust agents: short loops that call into detection and alerting and publish what comes back.
 
-Delivery guarantee: at least once. Faust flushes its producer before it commits offsets, so a message's offset is
-committed only after what was sent while handling it (anomaly records, telemetry re-published to the by-service
-topic by streams/republish.py) has been handed to Kafka with ``acks=all``. (Faust's attachments,
-``stream_publish_on_commit``, would also wait on each send's acknowledgement, but with them no record reached Kafka
-in our worker tests, so they stay off.) A crash replays messages
-since the last commit; the records they produce again carry the same fingerprint, and the escalation engine
-deduplicates by fingerprint, so a replay never pages twice.
+Delivery guarantee: at least once, and state in step with offsets. The detect agent acks a telemetry message (lets
+Faust commit its offset) only once a saved checkpoint covers it, in this order, every ``state.checkpoint_interval_s``:
+stage the checkpoint while no message is half-handled (``step``), flush the producer (every record that state
+emitted, and every re-published message, is in Kafka with ``acks=all``), save the checkpoint, then ack the
+messages it covers. Acked at once instead, offsets ran up to a second ahead of the checkpoint, and a worker
+SIGKILLed beside a live one handed over state without the events in between (the survivor raised alerts of its own)
+or a checkpoint saved before its records were flushed (their pages were never sent): docs/faults.md, case 4. A
+rebalance waits for that acknowledgement (at most one checkpoint interval) before it revokes partitions. A crash
+replays messages since the last commit; the records they produce again carry the same fingerprint, and the
+escalation engine deduplicates by fingerprint, so a replay never pages twice.
 """
 from __future__ import annotations
 
@@ -39,24 +42,44 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
     detection_topics = {telemetry, topics.by_service.get_topic_name()}
     limits = settings.kafka.max_message_bytes, settings.ingest.max_events_per_message
     lag = metrics.ConsumerLag()
+    #: held by whatever changes detector state and sends what came of it; a checkpoint is staged between two holders
+    step = asyncio.Lock()
+    #: messages handled since the last saved checkpoint, with the stream that acks them
+    unsaved: list[tuple[faust.StreamT, faust.EventT]] = []
 
     @app.agent(topics.detection_input, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            lag.handled(message.topic, message.partition, message.offset)
-            if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
-                partitions = partition_count(app, telemetry, settings.kafka.partitions)
-                regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
-                if regrouped is not None:
-                    metrics.REPARTITIONED.inc()
-                    await republish(topics.by_service, regrouped, partitions)
-                    continue
-            await publish(topics, handle_guarded(detection, event.value, message.partition), message.topic)
+        manual = stream.noack()  # acked by the checkpoint that covers them
+        async for event in manual.events():
+            async with step:
+                await handle_message(event)
+                unsaved.append((manual, event))
+
+    async def handle_message(event: faust.EventT) -> None:
+        message = event.message
+        lag.handled(message.topic, message.partition, message.offset)
+        if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
+            partitions = partition_count(app, telemetry, settings.kafka.partitions)
+            regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
+            if regrouped is not None:
+                metrics.REPARTITIONED.inc()
+                await republish(topics.by_service, regrouped, partitions)
+                return
+        await publish(topics, handle_guarded(detection, event.value, message.partition), message.topic)
 
     @app.timer(settings.state.checkpoint_interval_s, name="inferwatch.checkpoint")
     async def checkpoint() -> None:
-        detection.checkpoint()
+        async with step:
+            detection.stage()
+            covered = unsaved[:]
+            del unsaved[:]
+        await app.producer.flush()
+        _, failed = detection.save()
+        for stream, event in covered:
+            if event.message.partition in failed:  # not saved: its offset waits for the next checkpoint that is
+                unsaved.append((stream, event))
+            else:
+                await stream.ack(event)
 
     @app.timer(METRICS_EVERY_S, name="inferwatch.metrics")
     async def export_metrics() -> None:
@@ -68,12 +91,17 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
 
     @app.timer(5.0, name="inferwatch.idle-watermark")
     async def idle_watermark() -> None:
-        await publish(topics, Outcome(anomalies=detection.advance_if_idle()))
+        async with step:
+            await publish(topics, Outcome(anomalies=detection.advance_if_idle()))
 
+    # one engine per partition number, fed by partition N of both detection topics
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: faust.App, revoked: set, **kwargs: object) -> None:
-        # one engine per partition number, fed by partition N of both detection topics
         detection.hand_over({tp.partition for tp in revoked if tp.topic in detection_topics})
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: faust.App, assigned: set, **kwargs: object) -> None:
+        detection.resume({tp.partition for tp in assigned if tp.topic in detection_topics})
 
 
 def partition_count(app: faust.App, topic: str, default: int) -> int:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import redis
 
+from inferwatch.detectors.state import StateStore
 from inferwatch.streams.metrics import CHECKPOINT_REJECTED
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,42 @@ class RedisCheckpointStore:
         for key, blob in items.items():
             pipe.set(self._prefix + key, self._codec.encode(key, blob), px=self._ttl_ms)
         pipe.execute()
+
+
+class StagedStore:
+    """A store whose saves wait in memory until ``write``: the worker stages a partition's checkpoint when no message
+    is half-handled, has Kafka acknowledge every record that state emitted, and only then writes it (and then lets
+    the messages' offsets be committed). Written sooner, a SIGKILL could leave a checkpoint whose records never
+    reached Kafka: its next owner would restore an episode already "paged" that nobody was paged for.
+
+    A failed ``write`` keeps what was staged (later stages are merged over it) for the next one; ``load`` sees staged
+    state first, so a series reloaded by this worker never goes back in time.
+
+    >>> from inferwatch.detectors.state import InMemoryStateStore
+    >>> staged = StagedStore(InMemoryStateStore())
+    >>> staged.save_many({"chat": b"v1"}); staged.store.load("chat"), staged.load("chat")
+    (None, b'v1')
+    >>> staged.write(), staged.store.load("chat"), staged.write()
+    (1, b'v1', 0)
+    """
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._staged: dict[str, bytes] = {}
+
+    def load(self, key: str) -> bytes | None:
+        staged = self._staged.get(key)
+        return staged if staged is not None else self.store.load(key)
+
+    def save_many(self, items: dict[str, bytes]) -> None:
+        self._staged.update(items)
+
+    def write(self) -> int:
+        """Save what is staged; returns how many series. Errors propagate and keep it staged."""
+        if self._staged:
+            self.store.save_many(self._staged)
+        written, self._staged = len(self._staged), {}
+        return written
 
 
 def checkpoint_store(settings) -> RedisCheckpointStore:

@@ -5,9 +5,17 @@ Why one pipeline (engine + event-time watermark) per partition: every event of a
 partitions would let a fast partition declare a slow one's series silent. Per partition, the online worker runs
 exactly the sequence ``inferwatch replay`` runs over that partition's messages.
 
-When partitions are revoked, this worker checkpoints what changed and forgets those pipelines; whichever worker gets
-the partition next loads each series' state from the store the first time it sees the series, so state follows its
-partition without a fresh warm-up.
+Checkpoints and offsets move together (docs/faults.md, case 4): a checkpoint is *staged* (the state, in memory) when
+no message is half-handled, *saved* once Kafka has every record that state emitted, and only the messages a saved
+checkpoint covers may have their offsets committed (``streams.agents``). So a worker SIGKILLed at any moment leaves
+a committed offset at or before its checkpoint: the next owner redelivers what the checkpoint already holds (each
+restored series skips events up to its last event time), never misses events the checkpoint lacks, and never
+restores an alert whose record did not reach Kafka.
+
+When partitions are revoked, this worker checkpoints what changed and parks those pipelines; a partition assigned
+back to it in the same rebalance carries on with its pipeline (nobody else consumed it meanwhile), any other is
+dropped, and whichever worker gets it loads each series' state from the store the first time it sees the series,
+so state follows its partition without a fresh warm-up.
 
 The store failing never stops detection: a checkpoint that cannot be saved is logged and counted, and its series are
 kept for the next interval (the engine forgets nothing); one that cannot be loaded starts its series afresh.
@@ -22,6 +30,7 @@ from inferwatch.detectors.contract import NS
 from inferwatch.detectors.engine import DetectionEngine
 from inferwatch.detectors.state import StateStore
 from inferwatch.streams import metrics
+from inferwatch.streams.checkpoints import StagedStore
 from inferwatch.streams.config import Settings
 from inferwatch.streams.llm_metrics import LlmMetrics
 from inferwatch.streams.pipeline import Outcome, TelemetryPipeline
@@ -64,13 +73,16 @@ class DetectionService:
         self._idle_after_s = idle_after_s
         self._last_event_at: dict[int, float] = {}
         self.pipelines: dict[int, TelemetryPipeline] = {}
+        #: pipelines of partitions revoked in the rebalance under way, until ``resume`` says which came back
+        self._parked: dict[int, TelemetryPipeline] = {}
         self._llm = llm
         self._signals = signals
 
     def _pipeline(self, partition: int) -> TelemetryPipeline:
         pipeline = self.pipelines.get(partition)
         if pipeline is None:
-            engine = DetectionEngine(self._settings.detectors, store=self._store, on_count=count_guard,
+            store = StagedStore(self._store) if self._store is not None else None
+            engine = DetectionEngine(self._settings.detectors, store=store, on_count=count_guard,
                                      future_skew_s=self._settings.ingest.max_future_skew_s)
             if self._llm is not None:
                 engine = ObservedEngine(engine, self._llm.observe)
@@ -112,29 +124,58 @@ class DetectionService:
         thread that changes them); returns how many series they show."""
         return self._signals.update(p.engine for p in self.pipelines.values()) if self._signals is not None else 0
 
-    def checkpoint(self) -> int:
-        """Save what changed in every partition; returns how many series were saved. A partition whose save fails
-        keeps its changes for the next call."""
-        written = sum(self._checkpoint(partition, pipeline, "interval")
-                      for partition, pipeline in self.pipelines.items())
-        return written
+    def stage(self) -> None:
+        """Take what changed in every partition into its staged checkpoint (no I/O). Call it when no message is
+        half-handled: everything the staged state emitted has then been handed to the producer."""
+        for pipeline in self.pipelines.values():
+            pipeline.engine.checkpoint()
 
-    def _checkpoint(self, partition: int, pipeline: TelemetryPipeline, when: str) -> int:
+    def save(self) -> tuple[int, set[int]]:
+        """Write every partition's staged checkpoint; returns how many series were written and the partitions whose
+        save failed (they keep what they staged for the next call)."""
+        written, failed = 0, set()
+        for partition, pipeline in self.pipelines.items():
+            saved = self._save(partition, pipeline, "interval")
+            if saved is None:
+                failed.add(partition)
+            else:
+                written += saved
+        return written, failed
+
+    def checkpoint(self) -> int:
+        """Stage and save at once, for callers with no record in flight; returns how many series were saved."""
+        self.stage()
+        return self.save()[0]
+
+    def _save(self, partition: int, pipeline: TelemetryPipeline, when: str) -> int | None:
+        store = pipeline.engine.store
+        if store is None:
+            return 0
         try:
-            written = pipeline.engine.checkpoint()
+            written = store.write()
         except Exception as exc:  # the boundary to the store: detection goes on whatever it raises
             metrics.CHECKPOINT_FAILURES.labels(when).inc()
             log.warning("checkpoint of partition %d failed (%s: %s)%s", partition, type(exc).__name__, exc,
                         "; its changed series are kept for the next one" if when == "interval" else
                         "; its changes since the last checkpoint are lost, the next owner resumes from that one")
-            return 0
+            return None
         metrics.CHECKPOINTS.inc(written)
         return written
 
     def hand_over(self, partitions: Iterable[int]) -> None:
-        """Partitions were revoked: save what changed in them and forget them, to reload from the store later."""
+        """Partitions were revoked (every record sent is in Kafka by then): save what changed in them and park them
+        until ``resume``."""
         for partition in partitions:
             pipeline = self.pipelines.pop(partition, None)
             self._last_event_at.pop(partition, None)
             if pipeline is not None:
-                self._checkpoint(partition, pipeline, "hand-over")
+                pipeline.engine.checkpoint()
+                self._save(partition, pipeline, "hand-over")
+                self._parked[partition] = pipeline
+
+    def resume(self, partitions: Iterable[int]) -> None:
+        """The rebalance assigned ``partitions``: those parked carry on with their pipeline, exactly where they
+        stopped; the rest are forgotten, to be reloaded from the store if they come back later."""
+        assigned = set(partitions)
+        self.pipelines.update((p, pipeline) for p, pipeline in self._parked.items() if p in assigned)
+        self._parked.clear()
