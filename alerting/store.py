@@ -1,7 +1,8 @@
 """Alert state in Redis, changed only atomically.
 
 Two writers touch an alert. ``ingest`` is one Lua script (dedup by event-time watermark, open an episode, refresh the
-latest record), so concurrent workers and redelivered Kafka records cannot half-apply. The engine's decisions run
+latest record), so concurrent workers and redelivered Kafka records cannot half-apply; it takes a batch of records
+per call, applied in order, so a worker's batch costs one round trip instead of one per record. The engine's decisions run
 as optimistic transactions (WATCH the alert, decide in Python, MULTI/EXEC the new state together with its outbox
 entries and audit lines): if anything else changed the alert in between, the decision is thrown away and re-made, so
 two engine instances can never both take the same step.
@@ -15,7 +16,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable
+from collections import Counter
+from typing import Callable, NamedTuple, Sequence
 
 import redis
 
@@ -23,73 +25,100 @@ from inferwatch.alerting.alert import Alert
 from inferwatch.alerting.outbox import Outbox, OutboxEntry
 from inferwatch.detectors.contract import DEFAULT_SEVERITY, SEVERITY_RANKS_JSON, severity_rank  # the record contract (leaf)
 
+# KEYS: due, active, index. ARGV: now, audit_max, history_max, the severity scale, the prefixes of an alert's four
+# keys (alert, seen, audit, records: the fingerprint completes them), then two per record: a header
+# "<event time> <status> <severity> <fingerprint>" and the record's JSON (two arguments, not nine: packing the
+# arguments is most of the client's cost)
 INGEST_LUA = """
-local alert, seen, due, active, index, audit, history = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local fp, event_ns, now, record, status, severity = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local function remember()
-  redis.call('RPUSH', history, record)
-  redis.call('LTRIM', history, -tonumber(ARGV[8]), -1)
-end
+local due, active, index = KEYS[1], KEYS[2], KEYS[3]
+local now, audit_max, history_max = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 -- the severity scale (detectors.contract) as ARGV: {name = rank} JSON and the rank of an unknown severity
-local rank, default_rank = cjson.decode(ARGV[9]), tonumber(ARGV[10])
-local watermark = redis.call('HGET', seen, 'watermark')
-if watermark and event_ns <= watermark then return 'duplicate' end
-redis.call('HSET', seen, 'watermark', event_ns)
-local state = redis.call('HGET', alert, 'state')
-local is_active = state and state ~= 'resolved'
-if status == 'resolved' then
-  if not is_active then return 'resolved-noop' end
-  remember()
-  redis.call('HSET', alert, 'resolve_requested', now)
-  redis.call('HINCRBY', alert, 'version', 1)
-  redis.call('ZADD', due, now, fp)
-  return 'resolve-requested'
+local rank, default_rank = cjson.decode(ARGV[4]), tonumber(ARGV[5])
+local alert_prefix, seen_prefix, audit_prefix, history_prefix = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local function remember(history, record)
+  if redis.call('RPUSH', history, record) > history_max then redis.call('LTRIM', history, -history_max, -1) end
 end
-redis.call('HSET', seen, 'last_seen', now, 'record', record)
-remember()
-if not is_active then
-  redis.call('PERSIST', alert)
-  redis.call('PERSIST', seen)
-  redis.call('PERSIST', audit)
-  redis.call('PERSIST', history)
-  local episode = redis.call('HINCRBY', alert, 'episode', 1)
-  local opens = redis.call('HGET', alert, 'opens') or ''
-  if opens ~= '' then opens = opens .. ',' end
-  redis.call('HSET', alert, 'fingerprint', fp, 'state', 'pending', 'opened_at', now, 'severity', severity,
-             'resolve_requested', '', 'doc', '{}', 'opens', opens .. now)
-  redis.call('HINCRBY', alert, 'version', 1)
-  redis.call('HSET', seen, 'count', 1)
-  redis.call('SADD', active, fp)
-  redis.call('ZADD', due, now, fp)
-  redis.call('ZADD', index, now, fp)
-  redis.call('RPUSH', audit, cjson.encode({t = tonumber(now), actor = 'ingest', event = 'opened',
-                                           detail = 'episode ' .. episode .. ', severity ' .. severity}))
-  redis.call('LTRIM', audit, -tonumber(ARGV[7]), -1)
-  return 'opened'
-end
-redis.call('HINCRBY', seen, 'count', 1)
-local changed = false
-local requested = redis.call('HGET', alert, 'resolve_requested')
-if requested and requested ~= '' then
-  redis.call('HSET', alert, 'resolve_requested', '')
-  changed = true
-end
-local current = redis.call('HGET', alert, 'severity')
-if (rank[severity] or default_rank) > (rank[current] or default_rank) then
-  redis.call('HSET', alert, 'severity', severity)
-  changed = true
-end
-if changed then
+local function apply(alert, seen, audit, history, fp, event_ns, record, status, severity)
+  local watermark, count = unpack(redis.call('HMGET', seen, 'watermark', 'count'))
+  if watermark and event_ns <= watermark then return 'duplicate' end
+  local state, requested, current = unpack(redis.call('HMGET', alert, 'state', 'resolve_requested', 'severity'))
+  local is_active = state and state ~= 'resolved'
+  if status == 'resolved' then
+    redis.call('HSET', seen, 'watermark', event_ns)
+    if not is_active then return 'resolved-noop' end
+    remember(history, record)
+    redis.call('HSET', alert, 'resolve_requested', now)
+    redis.call('HINCRBY', alert, 'version', 1)
+    redis.call('ZADD', due, now, fp)
+    return 'resolve-requested'
+  end
+  remember(history, record)
+  if not is_active then
+    redis.call('HSET', seen, 'watermark', event_ns, 'last_seen', now, 'record', record, 'count', 1)
+    redis.call('PERSIST', alert)
+    redis.call('PERSIST', seen)
+    redis.call('PERSIST', audit)
+    redis.call('PERSIST', history)
+    local episode = redis.call('HINCRBY', alert, 'episode', 1)
+    local opens = redis.call('HGET', alert, 'opens') or ''
+    if opens ~= '' then opens = opens .. ',' end
+    redis.call('HSET', alert, 'fingerprint', fp, 'state', 'pending', 'opened_at', now, 'severity', severity,
+               'resolve_requested', '', 'doc', '{}', 'opens', opens .. now)
+    redis.call('HINCRBY', alert, 'version', 1)
+    redis.call('SADD', active, fp)
+    redis.call('ZADD', due, now, fp)
+    redis.call('ZADD', index, now, fp)
+    redis.call('RPUSH', audit, cjson.encode({t = tonumber(now), actor = 'ingest', event = 'opened',
+                                             detail = 'episode ' .. episode .. ', severity ' .. severity}))
+    redis.call('LTRIM', audit, -audit_max, -1)
+    return 'opened'
+  end
+  redis.call('HSET', seen, 'watermark', event_ns, 'last_seen', now, 'record', record, 'count', (tonumber(count) or 0) + 1)
+  local changed = {}
+  if requested and requested ~= '' then
+    table.insert(changed, 'resolve_requested')
+    table.insert(changed, '')
+  end
+  if (rank[severity] or default_rank) > (rank[current] or default_rank) then
+    table.insert(changed, 'severity')
+    table.insert(changed, severity)
+  end
+  if #changed == 0 then return 'updated' end
+  redis.call('HSET', alert, unpack(changed))
   redis.call('HINCRBY', alert, 'version', 1)
   redis.call('ZADD', due, now, fp)
   return 'changed'
 end
-return 'updated'
+local counts = {}
+for i = 10, #ARGV, 2 do
+  local event_ns, status, severity, fp = string.match(ARGV[i], '^(%d+) (%S+) (%S+) (.+)$')
+  local outcome = apply(alert_prefix .. fp, seen_prefix .. fp, audit_prefix .. fp, history_prefix .. fp,
+                        fp, event_ns, ARGV[i + 1], status, severity)
+  counts[outcome] = (counts[outcome] or 0) + 1
+end
+local flat = {}
+for outcome, count in pairs(counts) do
+  table.insert(flat, outcome)
+  table.insert(flat, count)
+end
+return flat
 """
 
 
+#: records applied per Lua call: a round trip carries many, yet no call blocks Redis for more than a few milliseconds
+INGEST_BATCH = 500
 #: records kept per alert for its plot (across episodes): enough for a day of renotifies, small in Redis
 HISTORY_MAX = 200
+
+
+class ParsedRecord(NamedTuple):
+    """What the ingest script needs of one anomaly record (``alerting.service.parse_record`` makes it)."""
+
+    fingerprint: str
+    event_ns: int
+    status: str
+    severity: str
+    record_json: bytes
 
 
 class ConflictError(RuntimeError):
@@ -134,15 +163,21 @@ class AlertStore:
         """``P <kind>:``, what a per-alert key is built from (for scripts that find an alert's keys themselves)."""
         return f"{self.prefix}{kind}:"
 
-    def ingest(self, fp: str, event_ns: int, now: float, record_json: str, status: str, severity: str) -> str:
-        """Apply one anomaly record; returns what happened (``duplicate``, ``opened``, ``updated``, …)."""
-        keys = [self.key("alert", fp), self.key("seen", fp), self.key("due"), self.key("active"), self.key("index"),
-                self.key("audit", fp), self.key("records", fp)]
-        # zero-padded so Lua compares event times exactly as strings (doubles would round nanoseconds)
-        args = [fp, f"{event_ns:020d}", repr(now), record_json, status, severity, self.audit_max, self.history_max,
-                SEVERITY_RANKS_JSON, severity_rank(DEFAULT_SEVERITY)]
-        result = self._ingest(keys=keys, args=args)
-        return result.decode() if isinstance(result, bytes) else result
+    def ingest(self, records: Sequence[ParsedRecord], now: float) -> Counter[str]:
+        """Apply anomaly records in order, ``INGEST_BATCH`` per Lua call (one round trip each); returns how many had
+        each outcome (``duplicate``, ``opened``, ``updated``, ``changed``, ``resolve-requested``, ``resolved-noop``)."""
+        outcomes: Counter[str] = Counter()
+        prefixes = [self.per_alert_prefix(kind) for kind in ("alert", "seen", "audit", "records")]
+        for start in range(0, len(records), INGEST_BATCH):
+            args: list[str | int | bytes] = [repr(now), self.audit_max, self.history_max, SEVERITY_RANKS_JSON,
+                                             severity_rank(DEFAULT_SEVERITY), *prefixes]
+            for r in records[start:start + INGEST_BATCH]:
+                # zero-padded so Lua compares event times exactly as strings (doubles would round nanoseconds)
+                args += [f"{r.event_ns:020d} {r.status} {r.severity} {r.fingerprint}", r.record_json]
+            flat = self._ingest(keys=[self.key("due"), self.key("active"), self.key("index")], args=args)
+            outcomes.update({(name.decode() if isinstance(name, bytes) else name): int(count)
+                             for name, count in zip(flat[::2], flat[1::2])})
+        return outcomes
 
     def load(self, fp: str) -> Alert | None:
         raw, seen = self.redis.hgetall(self.key("alert", fp)), self.redis.hgetall(self.key("seen", fp))
