@@ -4,8 +4,11 @@ Why one object: every process (worker, replay, CLI) must agree on topic names, s
 typo in a YAML key must fail loudly at start-up with the key's full path instead of silently using a default.
 
 Each package owns the dataclass of its own section (``detectors.config.DetectorSettings``,
-``alerting.config.AlertingSettings``); this module composes them and validates generically from the type hints:
-unknown keys are errors, types are checked, and every message names the dotted path of the bad key.
+``alerting.config.AlertingSettings``), plain standard-library dataclasses that import no validation library; this
+module composes them and has pydantic v2 validate the file against them (types, ranges declared in field metadata,
+unknown keys, the classes' own ``__post_init__`` checks), then words every error found as ``a.b[0].c: message``.
+Why pydantic over the dataclasses rather than pydantic models: the rest of the code builds and ``replace``-s settings
+freely and pays nothing for it; only loading a file validates (docs/configuration.md, Validation, has the numbers).
 
 >>> s = load_settings(env={"INFERWATCH_KAFKA_BOOTSTRAP": "k:9093"})
 >>> s.kafka.bootstrap, s.kafka.telemetry_topic
@@ -19,17 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import operator
 import os
 import re
-import types
 import typing
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from inferwatch.alerting.config import AlertingSettings
 from inferwatch.detectors.config import DetectorSettings
@@ -230,177 +232,113 @@ def _set_dotted(data: dict, dotted: str, value: str) -> None:
     node[leaf] = value
 
 
-#: Checks a field's metadata may declare, next to the field: ``field(default=15.0, metadata={"gt": 0})``. The
-#: loader applies them to the value read from YAML or the environment. Every float must also be finite unless its
-#: metadata says ``"nonfinite": True``.
-RANGE_CHECKS: dict[str, tuple[Any, str]] = {
-    "gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"), "le": (operator.le, "<="),
-}
-_INVALID = object()
+#: How pydantic reads every settings dataclass (it applies to the nested ones too): unknown keys are errors; every
+#: float must be finite (a field may opt out with ``metadata={"allow_inf_nan": True}``); a number where text is
+#: expected is that text (a numeric password or channel ID in YAML). Ranges are field metadata pydantic reads:
+#: ``field(default=15.0, metadata={"gt": 0})`` (``gt``, ``ge``, ``lt``, ``le``).
+VALIDATION = ConfigDict(extra="forbid", allow_inf_nan=False, coerce_numbers_to_str=True)
 
 
 def from_mapping(cls: type, data: Any, path: str) -> Any:
     """Build dataclass ``cls`` from ``data``, strictly: unknown keys, wrong types and values out of range raise one
-    ConfigError that lists every problem, each starting with its dotted key path."""
-    problems: list[str] = []
-    built = _build(cls, data, path, problems)
-    if problems:
-        raise ConfigError(problems)
-    return built
-
-
-def _build(cls: type, data: Any, path: str, problems: list[str]) -> Any:
-    if not isinstance(data, Mapping):
-        problems.append(f"{path or '<root>'}: expected a mapping, got {type(data).__name__}")
-        return _INVALID
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    before = len(problems)
-    kwargs = {}
-    for key, value in data.items():
-        if not isinstance(key, str):
-            problems.append(f"{_join(path, str(key))}: keys must be strings, got {type(key).__name__}")
-        elif key not in fields:
-            problems.append(f"{_join(path, key)}: unknown key ({_suggest(key, fields)})")
-        else:
-            kwargs[key] = _field_value(fields[key], hints[key], value, _join(path, key), problems)
-    for name, f in fields.items():
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if required and name not in data:
-            problems.append(f"{_join(path, name)}: required")
-    if len(problems) > before:
-        return _INVALID
+    ConfigError that lists every problem, each starting with its dotted key path (``path`` is where ``data`` sits)."""
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:  # the class's own cross-field checks (__post_init__)
-        problems.append(_under(path, str(exc)))
-        return _INVALID
+        return _adapter(cls).validate_python({path: data})[path]
+    except ValidationError as exc:
+        raise ConfigError([_problem(cls, error) for error in exc.errors(include_url=False)]) from None
 
 
-def _suggest(key: str, fields: Mapping[str, Any]) -> str:
+@cache
+def _adapter(cls: type) -> TypeAdapter:
+    """A validator of ``{path: section}``: the wrapping mapping puts the section's path at the head of every error's
+    location, and carries ``VALIDATION`` (pydantic takes a config for a container, not for a dataclass itself)."""
+    return TypeAdapter(dict[str, cls], config=VALIDATION)
+
+
+#: pydantic's error type of each range check: the check's name in field metadata and its sign
+_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+           "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+#: our words for pydantic's error types; a type not listed keeps pydantic's own message (still after its key path)
+_MESSAGES: dict[str, Callable[[Any], str]] = {
+    "missing": lambda value: "required",
+    "dataclass_type": lambda value: f"expected a mapping, got {type(value).__name__}",
+    "dict_type": lambda value: f"expected a mapping, got {type(value).__name__}",
+    "list_type": lambda value: f"expected a list, got {type(value).__name__}",
+    "string_type": lambda value: f"expected a string, got {type(value).__name__}",
+    "bool_type": lambda value: f"expected true/false, got {_short(value)}",
+    "bool_parsing": lambda value: f"expected true/false, got {_short(value)}",
+    "int_type": lambda value: f"expected an integer, got {_short(value)}",
+    "int_parsing": lambda value: f"expected an integer, got {_short(value)}",
+    "int_from_float": lambda value: f"expected an integer, got {_short(value)}",
+    "float_type": lambda value: f"expected a number, got {_short(value)}",
+    "float_parsing": lambda value: f"expected a number, got {_short(value)}",
+    "finite_number": lambda value: f"expected a finite number, got {_short(value)}",
+}
+
+
+def _problem(cls: type, error: Mapping[str, Any]) -> str:
+    """One pydantic error as ``a.b[0].c: message``, in words that say what was expected and what came."""
+    path, *loc = error["loc"]
+    value, kind, ctx = error["input"], error["type"], error.get("ctx", {})
+    if loc[-1:] == ["[key]"]:  # a map key that is not a string: pydantic locates it as [..., key, "[key]"]
+        loc, kind = [*loc[:-2], value], "invalid_key"
+    if kind == "invalid_key":  # the input is the key (its location is only its text)
+        return f"{_join(_path(path, loc[:-1]), str(value))}: keys must be strings, got {type(value).__name__}"
+    where = _path(path, loc) or "<root>"
+    if kind == "value_error":  # the class's own cross-field checks (__post_init__)
+        return _under(where, str(ctx["error"]))
+    if kind in _BOUNDS:
+        check, sign = _BOUNDS[kind]
+        return f"{where}: must be {sign} {_number(ctx[check])}, got {value!r}"
+    if kind == "literal_error":
+        return f"{where}: must be one of {ctx['expected']}, got {_short(value)}"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        fields = [f.name for f in dataclasses.fields(_type_at(cls, loc[:-1])) if f.init]
+        return f"{where}: unknown key ({_suggest(str(loc[-1]), fields)})"
+    if kind == "finite_number" and _type_at(cls, loc) is int:
+        kind = "int_type"  # inf or nan where a count is expected
+    elif kind == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        kind = "finite_number"  # an integer too large for a float
+    return f"{where}: {_MESSAGES[kind](value) if kind in _MESSAGES else error['msg']}"
+
+
+def _path(path: str, loc: list[Any]) -> str:
+    """``alerting`` + ``["routes", 0, "match"]`` -> ``alerting.routes[0].match``."""
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, str(part))
+    return path
+
+
+def _type_at(cls: type, loc: list[Any]) -> Any:
+    """The declared type of the value at ``loc`` under dataclass ``cls`` (through list items and map values)."""
+    tp = cls
+    for part in loc:
+        tp = typing.get_type_hints(tp)[part] if dataclasses.is_dataclass(tp) else typing.get_args(tp)[-1]
+    return tp
+
+
+def _suggest(key: str, fields: list[str]) -> str:
     close = difflib.get_close_matches(key, fields, n=1)
     return f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(fields))}"
 
 
 def _under(path: str, message: str) -> str:
     """Prefix a section's own error with the section's path; a message starting with a relative key joins it."""
-    if path and _RELATIVE_KEY.match(message):
+    if path != "<root>" and _RELATIVE_KEY.match(message):
         return f"{path}.{message}"
-    return f"{path or '<root>'}: {message}"
+    return f"{path}: {message}"
 
 
 _RELATIVE_KEY = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
-
-
-def _field_value(f: dataclasses.Field, tp: Any, value: Any, path: str, problems: list[str]) -> Any:
-    before = len(problems)
-    result = _coerce(tp, value, path, problems, f.metadata.get("nonfinite", False))
-    if len(problems) == before and isinstance(result, (int, float)) and not isinstance(result, bool):
-        for check, bound in f.metadata.items():
-            if check in RANGE_CHECKS and not RANGE_CHECKS[check][0](result, bound):
-                problems.append(f"{path}: must be {RANGE_CHECKS[check][1]} {bound}, got {value!r}")
-                return _INVALID
-    return result
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def _coerce(tp: Any, value: Any, path: str, problems: list[str], nonfinite: bool = False) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        first: list[str] = []
-        for arg in (a for a in args if a is not type(None)):
-            attempt: list[str] = []
-            result = _coerce(arg, value, path, attempt, nonfinite)
-            if not attempt:
-                return result
-            first = first or attempt
-        problems.extend(first or [f"{path}: invalid value"])
-        return _INVALID
-    if origin is typing.Literal:
-        if value not in args:
-            problems.append(f"{path}: must be one of {', '.join(map(repr, args))}, got {value!r}")
-            return _INVALID
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path, problems)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            problems.append(f"{path}: expected a list, got {type(value).__name__}")
-            return _INVALID
-        item = args[0] if args else Any
-        items = [_coerce(item, v, f"{path}[{i}]", problems, nonfinite) for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            problems.append(f"{path}: expected a mapping, got {type(value).__name__}")
-            return _INVALID
-        vt = args[1] if len(args) == 2 else Any
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                problems.append(f"{_join(path, str(k))}: keys must be strings, got {type(k).__name__}")
-            else:
-                out[k] = _coerce(vt, v, _join(path, k), problems, nonfinite)
-        return out
-    try:
-        return _scalar(tp, value, path, nonfinite)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        return _INVALID
-
-
-def _scalar(tp: Any, value: Any, path: str, nonfinite: bool = False) -> Any:
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{path}: expected true/false, got {value!r}")
-    if tp is int:
-        return _integer(value, path)
-    if tp is float:
-        return _float(value, path, nonfinite)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{path}: expected a string, got {type(value).__name__}")
-        return str(value)
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{path}: expected {tp.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _integer(value: Any, path: str) -> int:
-    """An int, or a float/string that is exactly one (``4.0``, ``"4"`` from an env variable); never inf or nan."""
-    if not isinstance(value, bool):
-        try:
-            number = float(value) if isinstance(value, float) else int(value)
-            if number == int(number):
-                return int(number)
-        except (TypeError, ValueError, OverflowError):
-            pass
-    raise ConfigError(f"{path}: expected an integer, got {value!r}")
-
-
-def _float(value: Any, path: str, nonfinite: bool) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{path}: expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: expected a number, got {_short(value)}") from None
-    except OverflowError:  # an integer too large for a float
-        number = math.inf
-    if not (nonfinite or math.isfinite(number)):
-        raise ConfigError(f"{path}: expected a finite number, got {_short(value)}")
-    return number
+def _number(bound: float) -> str:
+    """A bound as declared: ``0`` rather than the ``0.0`` pydantic reports for a float field."""
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 def _short(value: Any) -> str:

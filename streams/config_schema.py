@@ -29,7 +29,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: what a secret (a field declared with ``repr=False``) shows instead of its value
 REDACTED = "<redacted>"
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):[^@/\s]+@")
-#: the JSON Schema keyword of each range check the loader knows (``streams.config.RANGE_CHECKS``)
+#: the JSON Schema keyword of each range check a field may declare in its metadata (pydantic applies them on load)
 JSON_SCHEMA_BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
 
 
