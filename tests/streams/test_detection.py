@@ -51,3 +51,16 @@ def test_revoked_partitions_are_checkpointed_and_forgotten():
     assert 2 not in service.pipelines
     assert store.items, "the series' state is in the store for the partition's next owner"
     assert service.checkpoint() == 0, "nothing is left to checkpoint"
+
+
+def test_a_partition_assigned_back_in_a_rebalance_carries_on_with_its_pipeline():
+    """In a rebalance every partition is revoked; the ones this worker gets back were consumed by nobody else
+    meanwhile, so their pipeline (watermark, every series) carries on instead of reloading lazily from the store."""
+    service = DetectionService(Settings(), store=InMemoryStateStore())
+    for partition in (1, 2):
+        feed(service, list(generate(partition, START_NS, 600, 5, [])), partition=partition)
+    kept = service.pipelines[1]
+    service.hand_over([1, 2])
+    assert not service.pipelines
+    service.resume([1, 3])
+    assert service.pipelines == {1: kept}, "partition 2 went to another worker: its state is the store's"
