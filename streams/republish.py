@@ -31,10 +31,11 @@ from __future__ import annotations
 import functools
 from typing import Any, Iterable, Iterator
 
+import msgspec
 import orjson
 from aiokafka.partitioner import murmur2
 
-from inferwatch.streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, DEFAULT_MAX_MESSAGE_BYTES
+from inferwatch.streams.schema import DEFAULT_MAX_EVENTS_PER_MESSAGE, DEFAULT_MAX_MESSAGE_BYTES, encode_element
 
 #: re-published events go in JSON arrays of at most this many bytes (well under Kafka's 1 MB) and events
 MAX_BATCH_BYTES = 512_000
@@ -61,7 +62,10 @@ def partition_for(key: bytes, partitions: int) -> int:
 def service_of(event: Any) -> str:
     """The key an event is re-published under; what has no usable ``service.name`` goes under "" and is rejected
     with a reason by validation downstream."""
-    service = event.get("service.name") if isinstance(event, dict) else None
+    return _name(event.get("service.name") if isinstance(event, dict) else None)
+
+
+def _name(service: Any) -> str:
     return service if isinstance(service, str) else ""
 
 
@@ -73,6 +77,9 @@ def regroup(raw: bytes | None, key: bytes | None, partition: int, partitions: in
     its events, grouped by service, to be re-published."""
     if raw is None or len(raw) > max_bytes:
         return None
+    home = key.decode("utf-8", "replace") if key is not None and partition_for(key, partitions) == partition else None
+    if home is not None and _services(raw) == {home}:  # the usual case, told without building the events
+        return None
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -80,10 +87,27 @@ def regroup(raw: bytes | None, key: bytes | None, partition: int, partitions: in
     events = doc if isinstance(doc, list) else [doc]
     if not events or len(events) > max_events or not any(isinstance(event, dict) for event in events):
         return None
-    services = {service_of(event) for event in events}
-    if key is not None and services == {key.decode("utf-8", "replace")} and partition_for(key, partitions) == partition:
+    if home is not None and {service_of(event) for event in events} == {home}:
         return None
     return list(batches_by_service(events))
+
+
+class _Service(msgspec.Struct):
+    name: Any = msgspec.field(default=None, name="service.name")
+
+
+_SERVICES = msgspec.json.Decoder(list[_Service] | _Service)
+
+
+def _services(raw: bytes) -> set[str] | None:
+    """The services of a message whose every element is an object, read by a typed decode that skips every other
+    field instead of building the events (the detection step decodes them anyway); None for anything else, which
+    ``regroup`` then judges on the decoded document."""
+    try:
+        doc = _SERVICES.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return {_name(item.name) for item in (doc if isinstance(doc, list) else [doc])}
 
 
 def batches_by_service(events: Iterable[Any], max_bytes: int = MAX_BATCH_BYTES,
@@ -92,7 +116,8 @@ def batches_by_service(events: Iterable[Any], max_bytes: int = MAX_BATCH_BYTES,
     stay under ``max_bytes`` and ``max_events``; the shape ``streams.producer.TelemetryProducer`` publishes."""
     groups: dict[str, list[bytes]] = {}
     for event in events:
-        groups.setdefault(service_of(event), []).append(orjson.dumps(event))
+        # a value nested deeper than orjson encodes is cut (schema.TRUNCATED): re-published, not raised in the agent
+        groups.setdefault(service_of(event), []).append(encode_element(event))
     for key, encoded in groups.items():
         batch: list[bytes] = []
         size = 2

@@ -1,5 +1,5 @@
 """The light producer as an application installs it: the ``inferwatch-producer`` wheel built from ``producer/``, in a
-fresh virtual environment with confluent-kafka and orjson only, publishes events the worker accepts."""
+fresh virtual environment with its runtime dependencies only (confluent-kafka, orjson, msgspec), publishes events the worker accepts."""
 from __future__ import annotations
 
 import subprocess
@@ -19,7 +19,8 @@ from tests.streams.conftest import read_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what publishing needs, at the versions the tests run with (pip's cache serves them)
-RUNTIME = [f"confluent-kafka=={version('confluent-kafka')}", f"orjson=={version('orjson')}"]
+RUNTIME = [f"confluent-kafka=={version('confluent-kafka')}", f"orjson=={version('orjson')}",
+           f"msgspec=={version('msgspec')}"]
 
 APP = textwrap.dedent("""
     import importlib.util, sys

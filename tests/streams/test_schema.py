@@ -5,8 +5,11 @@ import math
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from inferwatch.streams.schema import ALIASES, COMMON_REQUIRED, REQUIRED, decode_message
+from inferwatch.streams.schema import ALIASES, COMMON_REQUIRED, REQUIRED, _Invalid, decode_message, validate_event
+from tests.streams.strategies import json_documents, near_valid_events
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 
@@ -145,3 +148,57 @@ def test_evaluation_and_feedback_events_are_accepted():
                 "app.feedback.value": -1}
     events, rejected = decode_message(encode([evaluation, feedback]))
     assert rejected == [] and [e["event.kind"] for e in events] == ["evaluation", "feedback"]
+
+
+def reference(doc, latest_ns=None):
+    """What the field checks alone make of one decoded element: the event, or (field, reason)."""
+    try:
+        event = validate_event(doc)
+    except _Invalid as exc:
+        return exc.field, exc.reason
+    if latest_ns is not None and event["time_unix_nano"] > latest_ns:
+        return "time_unix_nano", "in the future"
+    return event
+
+
+def assert_same_as_the_field_checks(raw: bytes, latest_ns=None):
+    """The typed pass changes nothing a user sees: the same events (same keys, same order, same values) and, for
+    every rejected element, the reason and dead letter the field checks give."""
+    doc = orjson.loads(raw)
+    items = doc if isinstance(doc, list) else [doc]
+    expected = [reference(orjson.loads(orjson.dumps(item)), latest_ns) for item in items]
+    events, rejected = decode_message(raw, latest_ns=latest_ns)
+    assert [list(e.items()) for e in events] == [list(e.items()) for e in expected if isinstance(e, dict)]
+    bad = [(i, e) for i, e in enumerate(expected) if not isinstance(e, dict)]
+    assert [r.field for r in rejected] == [field for _, (field, _) in bad]
+    for rejection, (i, (_, reason)) in zip(rejected, bad):
+        assert reason in rejection.reason
+        original = raw if not isinstance(doc, list) else orjson.dumps(items[i])
+        assert rejection.original == original
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(near_valid_events(T0), min_size=1, max_size=4) | json_documents())
+def test_typed_decoding_gives_what_the_field_checks_give(doc):
+    assume(isinstance(doc, dict) or isinstance(doc, list) and doc)  # not a message rejected whole
+    assert_same_as_the_field_checks(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize("value", ["", " ", "\u2028", "\xa0 \t", "\u200b"])
+def test_blank_required_strings_are_judged_as_the_field_checks_judge_them(value):
+    assert_same_as_the_field_checks(encode([llm_call(**{"service.name": value}), llm_call(**{"event.id": value})]))
+
+
+def test_an_event_from_the_future_is_dead_lettered_as_it_was_sent():
+    late = {k: v for k, v in llm_call(time_unix_nano=T0 + 10**12).items()}
+    events, [rejection] = decode_message(encode([llm_call(), late]), latest_ns=T0 + 1)
+    assert len(events) == 1 and "in the future" in rejection.reason
+    assert orjson.loads(rejection.original) == late, "no event.kind added to the dead letter"
+    assert_same_as_the_field_checks(encode([llm_call(), late]), latest_ns=T0 + 1)
+
+
+def test_an_alias_with_a_bad_value_beside_its_canonical_name_is_ignored_as_before():
+    assert_same_as_the_field_checks(encode(llm_call(**{"gen_ai.system": 5, "gen_ai.usage.prompt_tokens": -1})))
+    event = llm_call(**{"gen_ai.usage.prompt_tokens": -1})
+    del event["gen_ai.usage.input_tokens"]
+    assert decode_message(encode(event))[1][0].field == "gen_ai.usage.input_tokens"
