@@ -1,5 +1,6 @@
 """The light producer as an application installs it: the ``inferwatch-producer`` wheel built from ``producer/``, in a
-fresh virtual environment with its runtime dependencies only (confluent-kafka, orjson, msgspec), publishes events the worker accepts."""
+fresh virtual environment with its runtime dependencies only (confluent-kafka, orjson, msgspec), publishes events
+the worker accepts."""
 from __future__ import annotations
 
 import subprocess
