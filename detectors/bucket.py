@@ -1,7 +1,10 @@
 """What one series saw in one event-time bucket: counts and sums, never raw events, so state stays bounded.
 
 This is the hot path: ``add`` runs once per event and does only additions; detectors run once per closed bucket on
-window sums of these. Per-value tallies (error types, languages, tenants...) keep at most ``MAX_VALUES`` distinct
+window sums of these. What a bucket sums per call is declared once, in ``ACCUMULATORS``: the slots, their zeros and the
+registry's per-call signals (field, offset, which signals extra series can watch) are derived from it; the add code
+is written out (a loop over the table costs a third more per event, a list behind the slot names 20x per read), and
+tests/detectors/test_bucket.py checks it against every row. Per-value tallies (error types, languages, tenants...) keep at most ``MAX_VALUES`` distinct
 values per bucket, the rest count as ``OTHER``. ``CallBucket`` sums what the call-level signals need (calls, errors,
 latency, exemplars, contributors): the extra series (tenants, routes) use it, as they are many and watched on few
 signals. ``Bucket`` adds what the other signals need (sizes, stages, safety flags, input mixes and embeddings,
@@ -23,34 +26,71 @@ variants, SLOs, evaluations and feedback).
 >>> c.add({"event.id": "b", "gen_ai.usage.input_tokens": 99, "app.cost.usd": 0.01, "error.type": None}, 3)
 >>> c.input_tokens_n, round(c.input_tokens_log, 3), c.cost_n
 (1, 4.605, 1)
+>>> [a.name for a in ACCUMULATORS if a.kind == "log_sum" and not a.call_level]
+['ttfc', 'input_chars']
 """
 from __future__ import annotations
 
 import math
+from operator import add
+from typing import NamedTuple
 
 from inferwatch.detectors.pickling import Slotted
 
 MAX_VALUES = 32
 OTHER = "__other__"
 SAFETY_FLAGS = ("app.safety.prompt_injection", "app.safety.pii_detected", "app.safety.blocked", "app.safety.refusal")
-#: numeric per-call fields judged on their log, besides latency: (attribute prefix, field, offset added before the log).
-#: ``CALL_SIZES`` are summed by every bucket (tenant and route series watch tokens and cost too: "which tenant is
-#: burning our money"); the others only by the model series' ``Bucket``.
-CALL_SIZES = (
-    ("input_tokens", "gen_ai.usage.input_tokens", 1.0),
-    ("output_tokens", "gen_ai.usage.output_tokens", 1.0),
-    ("cost", "app.cost.usd", 1e-5),
-)
-SIZES = (
-    ("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3),
-    *CALL_SIZES,
-    ("input_chars", "app.input.chars", 1.0),
-)
 #: added to a stage duration (seconds) before its log, so a stage that takes no time has a finite log
 STAGE_OFFSET = 1e-3
 #: outcome pairs (features, score) kept per bucket for the concept-drift model
 MAX_OUTCOMES = 64
 _log = math.log
+
+
+class Accumulator(NamedTuple):
+    """One number a bucket sums per call. A ``count`` is the slot ``<name>``; a ``log_sum`` (a positive size judged on
+    its log: a shift is a ratio) is ``<name>_n`` (count) and ``<name>_log`` (sum of ``log(value + offset)``)."""
+
+    name: str
+    kind: str  #: "count" or "log_sum"
+    field: str | None  #: the event field it reads (None: every call)
+    signals: tuple[str, ...]  #: the window signals judged on it
+    #: summed by every bucket (``CallBucket``: tenant and route series watch it too), else by ``Bucket`` only
+    call_level: bool = True
+    offset: float = 0.0  #: added before the log, so a zero has a finite log
+    #: a failed call's value is its timeout or fast failure (or nothing written), not the service's: left out
+    succeeded_only: bool = False
+
+
+#: everything summed per call, in slot order (call-level first): the one place a field, its offset and its signals live
+ACCUMULATORS = (
+    Accumulator("calls", "count", None, ("traffic", "errors")),
+    Accumulator("errors", "count", "error.type", ("errors",)),
+    Accumulator("latency", "log_sum", "gen_ai.client.operation.duration", ("latency",), offset=1e-3,
+                succeeded_only=True),
+    Accumulator("input_tokens", "log_sum", "gen_ai.usage.input_tokens", ("input_tokens",), offset=1.0),
+    Accumulator("output_tokens", "log_sum", "gen_ai.usage.output_tokens", ("output_tokens",), offset=1.0,
+                succeeded_only=True),
+    Accumulator("cost", "log_sum", "app.cost.usd", ("cost",), offset=1e-5),
+    Accumulator("ttfc", "log_sum", "gen_ai.response.time_to_first_chunk", ("ttfc",), call_level=False, offset=1e-3),
+    Accumulator("input_chars", "log_sum", "app.input.chars", (), call_level=False, offset=1.0),
+)
+ACCUMULATOR = {a.name: a for a in ACCUMULATORS}
+
+
+def _slots(accumulators) -> tuple[str, ...]:
+    """The slots of ``accumulators``: ``<name>`` of a count, ``<name>_n`` and ``<name>_log`` of a log sum."""
+    return tuple(slot for a in accumulators
+                 for slot in ((a.name,) if a.kind == "count" else (f"{a.name}_n", f"{a.name}_log")))
+
+
+def _zero(bucket, accumulators) -> None:
+    for a in accumulators:
+        if a.kind == "count":
+            setattr(bucket, a.name, 0)
+        else:
+            setattr(bucket, f"{a.name}_n", 0)
+            setattr(bucket, f"{a.name}_log", 0.0)
 
 
 def _tally(counts: dict, value) -> None:
@@ -60,23 +100,23 @@ def _tally(counts: dict, value) -> None:
         counts[OTHER] = counts.get(OTHER, 0) + 1
 
 
+_CALL_ACCUMULATORS = tuple(a for a in ACCUMULATORS if a.call_level)
+_MODEL_ACCUMULATORS = tuple(a for a in ACCUMULATORS if not a.call_level)
+
+
 class CallBucket(Slotted):
-    """Call-level sums of one series over one bucket: ``latency_n`` and ``latency_log`` are the count and the sum of
-    the logs of the durations of the calls that succeeded: a failed call's duration is its timeout or its fast
+    """Call-level sums of one series over one bucket (``ACCUMULATORS`` with ``call_level``): ``latency_n`` and
+    ``latency_log`` count only the calls that succeeded: a failed call's duration is its timeout or its fast
     failure, not the service's speed (failures are judged by the error rate), and on a small series one 30 s timeout
     would move a window's mean latency as much as a real slowdown."""
 
-    __slots__ = ("calls", "errors", "error_types", "contributors", "slow", "error_ids", "ids", "latency_n",
-                 "latency_log", "contributor_fields",
-                 *(f"{name}_{part}" for name, _, _ in CALL_SIZES for part in ("n", "log")))
+    __slots__ = (*_slots(_CALL_ACCUMULATORS), "error_types", "contributors", "slow", "error_ids", "ids",
+                 "contributor_fields")
 
     def __init__(self, contributors: list[str]) -> None:
         #: the fields whose values are tallied in ``contributors`` (who is behind a surge or a burst)
         self.contributor_fields = contributors
-        self.calls = self.errors = self.latency_n = 0
-        self.latency_log = 0.0
-        self.input_tokens_n = self.output_tokens_n = self.cost_n = 0
-        self.input_tokens_log = self.output_tokens_log = self.cost_log = 0.0
+        _zero(self, _CALL_ACCUMULATORS)
         self.error_types: dict = {}
         self.contributors: list[dict] = [{} for _ in contributors]
         self.slow: list = []
@@ -90,13 +130,13 @@ class CallBucket(Slotted):
         self.ids = self.slow = self.error_ids = self.error_types = ()
 
     def add(self, event: dict, exemplars: int) -> None:
-        if event.get("event.kind", "llm_call") == "llm_call":
-            self._add_call(event, exemplars)
-
-    def _add_call(self, event: dict, exemplars: int) -> tuple:
-        """Add a call's sums; returns ``(event_id, error, duration, log_duration)`` for subclasses to go on with."""
-        self.calls += 1
         get = event.get
+        if get("event.kind", "llm_call") == "llm_call":
+            self._add_call(get, exemplars)
+
+    def _add_call(self, get, exemplars: int) -> tuple:
+        """Add a call's sums (``get`` is the event's): returns ``(event_id, error, log_duration)`` for ``Bucket``."""
+        self.calls += 1
         event_id = get("trace_id") or get("event.id")
         if len(self.ids) < exemplars:
             self.ids.append(event_id)
@@ -108,24 +148,25 @@ class CallBucket(Slotted):
                 self.error_ids.append(event_id)
         duration = get("gen_ai.client.operation.duration")
         log_duration = None if duration is None else _log(duration + 1e-3)
-        if error is None and duration is not None:
-            self.latency_n += 1
-            self.latency_log += log_duration
-            slow = self.slow
-            if len(slow) < exemplars:
-                slow.append((duration, event_id))
-                slow.sort(reverse=True)
-            elif duration > slow[-1][0]:
-                slow[-1] = (duration, event_id)
-                slow.sort(reverse=True)
+        if error is None:
+            if duration is not None:
+                self.latency_n += 1
+                self.latency_log += log_duration
+                slow = self.slow
+                if len(slow) < exemplars:
+                    slow.append((duration, event_id))
+                    slow.sort(reverse=True)
+                elif duration > slow[-1][0]:
+                    slow[-1] = (duration, event_id)
+                    slow.sort(reverse=True)
+            value = get("gen_ai.usage.output_tokens")
+            if value is not None:
+                self.output_tokens_n += 1
+                self.output_tokens_log += _log(value + 1.0)
         value = get("gen_ai.usage.input_tokens")
         if value is not None:
             self.input_tokens_n += 1
             self.input_tokens_log += _log(value + 1.0)
-        value = get("gen_ai.usage.output_tokens")
-        if value is not None and error is None:  # a failed call writes nothing: a burst of them is the error rate's
-            self.output_tokens_n += 1
-            self.output_tokens_log += _log(value + 1.0)
         value = get("app.cost.usd")
         if value is not None:
             self.cost_n += 1
@@ -141,20 +182,21 @@ class CallBucket(Slotted):
                 tally[0] += 1
                 if error is not None:
                     tally[1] += 1
-        return event_id, error, duration, log_duration
+        return event_id, error, log_duration
+
 
 
 class Bucket(CallBucket):
-    """All sums of one series over one bucket: the call-level ones; size ``s`` (``SIZES``) has ``s_n`` (count) and
-    ``s_log`` (sum of logs); stage ``i`` has ``stage_n[i]``, ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of
-    calls that succeeded); safety flags, input mixes, input embeddings summed element-wise (one of another length
-    than the bucket's first is left out), variants, evaluations and feedback (SLOs count their own events: ``detectors.slo_series``)."""
+    """All sums of one series over one bucket: every one of ``ACCUMULATORS``; stage ``i`` has ``stage_n[i]``,
+    ``stage_sums[i]`` (seconds) and ``stage_logs[i]`` (of calls that succeeded); safety flags, input mixes, input
+    embeddings summed element-wise (one of another length than the bucket's first is left out), variants,
+    evaluations and feedback (SLOs count their own events: ``detectors.slo_series``)."""
 
     __slots__ = (
+        *_slots(_MODEL_ACCUMULATORS),
         "flags", "flag_ids", "stage_sums", "stage_logs", "stage_n", "embedding_n", "embedding_sum", "categories",
         "variants", "evals", "outcomes", "feedback_n", "feedback_negative", "_negative_at_most",
         "_stage_fields", "_categorical",
-        *(f"{name}_{part}" for name, _, _ in SIZES if (name, _, _) not in CALL_SIZES for part in ("n", "log")),
     )
 
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
@@ -178,8 +220,7 @@ class Bucket(CallBucket):
         self.outcomes: list = []
         self.feedback_n = 0
         self.feedback_negative = 0
-        self.ttfc_n = self.input_chars_n = 0
-        self.ttfc_log = self.input_chars_log = 0.0
+        _zero(self, _MODEL_ACCUMULATORS)
 
     def compact(self) -> None:
         """Also drop mixes, outcomes and embeddings: the long window needs stage sums, variants and evaluation tallies
@@ -189,19 +230,20 @@ class Bucket(CallBucket):
         self.embedding_n, self.embedding_sum = 0, None
 
     def add(self, event: dict, exemplars: int) -> None:
-        kind = event.get("event.kind", "llm_call")
+        get = event.get
+        kind = get("event.kind", "llm_call")
         if kind == "llm_call":
-            self._add_call(event, exemplars)
+            self._add_model_call(get, exemplars)
         elif kind == "feedback":
             self.feedback_n += 1
             if event["app.feedback.value"] <= self._negative_at_most:
                 self.feedback_negative += 1
-        results = event.get("app.evaluation.results")
+        results = get("app.evaluation.results")
         if results:
             for result in results:
                 self._add_eval(event, result["gen_ai.evaluation.name"], result["gen_ai.evaluation.score.value"])
-        elif kind == "evaluation" and event.get("gen_ai.evaluation.score.value") is not None:
-            self._add_eval(event, event.get("gen_ai.evaluation.name") or "score", event["gen_ai.evaluation.score.value"])
+        elif kind == "evaluation" and get("gen_ai.evaluation.score.value") is not None:
+            self._add_eval(event, get("gen_ai.evaluation.name") or "score", event["gen_ai.evaluation.score.value"])
 
     def _add_eval(self, event: dict, name: str, score: float) -> None:
         tally = self.evals.get(name)
@@ -216,9 +258,9 @@ class Bucket(CallBucket):
             features["input_tokens"] = event.get("gen_ai.usage.input_tokens")
             self.outcomes.append((name, features, score))
 
-    def _add_call(self, event: dict, exemplars: int) -> tuple:
-        event_id, error, duration, log_duration = super()._add_call(event, exemplars)
-        get = event.get
+    def _add_model_call(self, get, exemplars: int) -> None:
+        """The call-level sums, then what only the model series watch."""
+        event_id, error, log_duration = self._add_call(get, exemplars)
         value = get("gen_ai.response.time_to_first_chunk")
         if value is not None:
             self.ttfc_n += 1
@@ -228,19 +270,20 @@ class Bucket(CallBucket):
             self.input_chars_n += 1
             self.input_chars_log += _log(value + 1.0)
         if error is None:
+            stage_n, stage_sums, stage_logs = self.stage_n, self.stage_sums, self.stage_logs
             for i, name in enumerate(self._stage_fields):
                 value = get(name)
                 if value is not None:
-                    self.stage_n[i] += 1
-                    self.stage_sums[i] += value
-                    self.stage_logs[i] += _log(value + STAGE_OFFSET)
+                    stage_n[i] += 1
+                    stage_sums[i] += value
+                    stage_logs[i] += _log(value + STAGE_OFFSET)
         embedding = get("app.input.embedding")
         if embedding:
             total = self.embedding_sum
             if total is None:
                 self.embedding_sum, self.embedding_n = list(embedding), 1
             elif len(embedding) == len(total):
-                self.embedding_sum = [a + b for a, b in zip(total, embedding)]
+                self.embedding_sum = list(map(add, total, embedding))
                 self.embedding_n += 1
         flagged = False
         for i, name in enumerate(SAFETY_FLAGS):
@@ -256,7 +299,6 @@ class Bucket(CallBucket):
         variant = get("app.variant")
         if variant is not None:
             self._add_variant(variant, error, log_duration)
-        return event_id, error, duration, log_duration
 
     def _add_variant(self, variant: str, error, log_duration: float | None) -> None:
         tally = self.variants.get(variant)
@@ -271,3 +313,4 @@ class Bucket(CallBucket):
             tally[2] += 1
             tally[3] += log_duration
             tally[4] += log_duration * log_duration
+

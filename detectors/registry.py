@@ -14,7 +14,7 @@ from typing import Callable
 
 from inferwatch.detectors.adaptive_threshold import AdaptiveThreshold
 from inferwatch.detectors.adwin_drift import AdwinDrift
-from inferwatch.detectors.bucket import Bucket, CallBucket
+from inferwatch.detectors.bucket import ACCUMULATOR, ACCUMULATORS, Bucket, CallBucket
 from inferwatch.detectors.cardinality import CAP_KIND, CAP_SIGNAL
 from inferwatch.detectors.category_mix import CategoryMixDrift
 from inferwatch.detectors.concept_drift import ConceptDrift
@@ -31,7 +31,7 @@ from inferwatch.detectors.traffic import TrafficRate
 from inferwatch.detectors.variant_regression import VariantRegression
 
 #: signals that read only call-level sums (``bucket.CallBucket``): the ones extra series (tenants, routes) can watch
-CALL_SIGNALS = ("latency", "errors", "traffic", "input_tokens", "output_tokens", "cost")
+CALL_SIGNALS = tuple(dict.fromkeys(s for a in ACCUMULATORS if a.call_level for s in a.signals))
 #: every detector class, by the name anomaly records carry in ``detector``
 DETECTORS: dict[str, type] = {
     "adaptive_threshold": AdaptiveThreshold,
@@ -50,17 +50,17 @@ DETECTORS: dict[str, type] = {
 def build_signals(settings: DetectorSettings) -> list[Signal]:
     """The signals every series is watched on, in a fixed order (records of one bucket come out in this order)."""
     signals: list[Signal] = [
-        per_call("latency", "gen_ai.client.operation.duration", 1e-3, "upper", settings),
-        per_call("ttfc", "gen_ai.response.time_to_first_chunk", 1e-3, "upper", settings),
+        _per_call("latency", "upper", settings),
+        _per_call("ttfc", "upper", settings),
         *stage_signals(settings),
-        per_call("input_tokens", "gen_ai.usage.input_tokens", 1.0, "both", settings),
-        per_call("output_tokens", "gen_ai.usage.output_tokens", 1.0, "both", settings),
-        per_call("cost", "app.cost.usd", 1e-5, "upper", settings),
+        _per_call("input_tokens", "both", settings),
+        _per_call("output_tokens", "both", settings),
+        _per_call("cost", "upper", settings),
         RareRate("errors", "error.rate", lambda b: b.errors, lambda b: b.error_ids, settings),
         *safety_signals(settings),
         Throughput(settings),
-        InputDrift("input_tokens", "gen_ai.usage.input_tokens", settings),
-        InputDrift("input_chars", "app.input.chars", settings),
+        InputDrift("input_tokens", ACCUMULATOR["input_tokens"].field, settings),
+        InputDrift("input_chars", ACCUMULATOR["input_chars"].field, settings),
         *(CategoryMix(i, field, settings) for i, field in enumerate(settings.categorical_fields)),
         EmbeddingMean(settings),
         *outcome_signals(settings),
@@ -74,6 +74,12 @@ def build_signals(settings: DetectorSettings) -> list[Signal]:
         if unknown:
             raise ValueError(f"detectors.{option}: unknown signal {unknown[0]!r} (known: {', '.join(names)})")
     return [s for s in signals if not settings.enabled or s.name in settings.enabled]
+
+
+def _per_call(name: str, side: str, settings: DetectorSettings) -> Signal:
+    """The threshold on the window's geometric mean of a log-summed size: its field and offset are the bucket's."""
+    summed = ACCUMULATOR[name]
+    return per_call(name, summed.field, summed.offset, side, settings)
 
 
 def build_key_sets(settings: DetectorSettings) -> list[KeySet]:
