@@ -18,21 +18,28 @@ import math
 import random
 
 from inferwatch.detectors.ewstats import EWStats
+from inferwatch.detectors.pickling import Slotted
 from inferwatch.detectors.scoring import normal_score
 
 
-class AdaptiveThreshold:
-    """EW mean/variance baseline; score = normal tail of the z-score on the problem ``side``."""
+class AdaptiveThreshold(Slotted):
+    """EW mean/variance baseline; score = normal tail of the z-score on the problem ``side``. Its ``half_life`` is
+    the baseline's (kept once, in ``stats``)."""
+
+    __slots__ = ("side", "min_std", "min_shift", "stats")
 
     def __init__(self, side: str = "upper", half_life: float = 120.0, min_std: float = 0.05,
                  min_shift: float = 0.0) -> None:
         self.side = side
-        self.half_life = half_life
         self.min_std = min_std
         #: a point closer than this to the mean scores 0 whatever the spread: the effect must matter, not only be
         #: statistically real (a 5 % latency wobble on a busy route, a small tenant's token mix)
         self.min_shift = min_shift
         self.stats = EWStats(half_life)
+
+    @property
+    def half_life(self) -> float:
+        return self.stats.half_life
 
     def learn_one(self, x: float) -> None:
         self.stats.update(x)

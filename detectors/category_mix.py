@@ -16,19 +16,26 @@ from __future__ import annotations
 
 import math
 
+from inferwatch.detectors.pickling import Slotted
 from inferwatch.detectors.scoring import chi2_score
 
 MAX_CATEGORIES = 64
 MIN_WINDOW = 20
 
 
-class CategoryMixDrift:
+class CategoryMixDrift(Slotted):
+    __slots__ = ("half_life", "min_effect", "smoothing", "reference", "_decay")
+    _derived = ("_decay",)
+
     def __init__(self, half_life: float = 240.0, min_effect: float = 0.1, smoothing: float = 0.5) -> None:
         self.half_life = half_life
         self.min_effect = min_effect
         self.smoothing = smoothing
-        self._decay = 0.5 ** (1.0 / half_life)
         self.reference: dict[str, float] = {}
+        self._derive()
+
+    def _derive(self) -> None:
+        self._decay = 0.5 ** (1.0 / self.half_life)
 
     def learn_one(self, x: dict) -> None:
         decay = self._decay

@@ -51,7 +51,7 @@ from inferwatch.detectors.state import StateStore
 log = logging.getLogger(__name__)
 
 #: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
-STATE_VERSION = 4  # 4: classes pickled under their installed names (inferwatch.detectors.*)
+STATE_VERSION = 6  # 6: detectors pickled as slot tuples (no derived fields); 5: bucket slots as ACCUMULATORS
 #: how far ahead of the wall clock an event time may be (the pipeline's ``ingest.max_future_skew_s`` default)
 DEFAULT_FUTURE_SKEW_S = 300.0
 

@@ -1,6 +1,7 @@
 """Exponentially weighted mean and variance, the baseline several detectors share.
 
 Until ``1/alpha`` points are seen it is a plain running mean/variance, so early estimates are not biased to zero.
+Pickled as four numbers (``alpha`` follows from ``half_life`` on restore).
 
 >>> s = EWStats(half_life=50.0)
 >>> for x in [1.0, 2.0, 3.0]:
@@ -14,13 +15,18 @@ from inferwatch.detectors.pickling import Slotted
 
 
 class EWStats(Slotted):
-    __slots__ = ("alpha", "n", "mean", "var")
+    __slots__ = ("half_life", "n", "mean", "var", "alpha")
+    _derived = ("alpha",)
 
     def __init__(self, half_life: float) -> None:
-        self.alpha = 1.0 - 0.5 ** (1.0 / half_life)
+        self.half_life = half_life
         self.n = 0
         self.mean = 0.0
         self.var = 0.0
+        self._derive()
+
+    def _derive(self) -> None:
+        self.alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
 
     def update(self, x: float) -> None:
         self.n += 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from inferwatch.detectors.base import Detector
+from inferwatch.detectors.pickling import Slotted
 
 
 class Rebaseable(Protocol):
@@ -31,8 +32,10 @@ class Rebaseable(Protocol):
         """Take the mean of ``points`` as the new baseline if it moved at most ``max_shift``; say whether it did."""
 
 
-class WarmUp:
+class WarmUp(Slotted):
     """Scores 0 until the wrapped detector has learned ``n`` observations."""
+
+    __slots__ = ("detector", "n", "seen")
 
     def __init__(self, detector: Detector, n: int = 40) -> None:
         self.detector = detector
@@ -54,11 +57,14 @@ class WarmUp:
         return rebase is not None and rebase(points, max_shift)
 
 
-class LearnIfNormal:
+class LearnIfNormal(Slotted):
     """Learns only from points scored under ``threshold``; after ``patience`` refusals in a row it learns again.
 
     The engine scores a point, then learns it: the score of the last ``score_one`` is kept (not pickled) so that
     ``learn_one`` of the very same object does not compute it twice."""
+
+    __slots__ = ("detector", "threshold", "patience", "rebase_after", "max_shift", "refused", "held", "_scored")
+    _derived = ("_scored",)
 
     def __init__(self, detector: Detector, threshold: float = 0.9999, patience: int = 120,
                  rebase_after: int | None = None, max_shift: float = 0.0) -> None:
@@ -70,10 +76,10 @@ class LearnIfNormal:
         self.refused = 0
         #: the points refused in a row, kept (at most ``rebase_after``) only when re-basing is on
         self.held: list = []
-        self._scored: tuple[Any, float] | None = None
+        self._derive()
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_scored": None}
+    def _derive(self) -> None:
+        self._scored: tuple[Any, float] | None = None
 
     def learn_one(self, x: Any) -> None:
         scored, self._scored = self._scored, None

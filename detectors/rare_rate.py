@@ -14,12 +14,15 @@ quiet minute does not (``min_events``).
 """
 from __future__ import annotations
 
-
+from inferwatch.detectors.pickling import Slotted
 from inferwatch.detectors.scoring import poisson_score
 
 
-class RareEventRate:
+class RareEventRate(Slotted):
     """EW rate with a prior; score = Poisson upper tail of the window count (0 below ``min_events``)."""
+
+    __slots__ = ("half_life", "prior_rate", "prior_calls", "min_events", "events", "calls", "_decay")
+    _derived = ("_decay",)
 
     def __init__(self, half_life: float = 240.0, prior_rate: float = 0.005, prior_calls: float = 200.0,
                  min_events: int = 3) -> None:
@@ -27,9 +30,12 @@ class RareEventRate:
         self.prior_rate = prior_rate
         self.prior_calls = prior_calls
         self.min_events = min_events
-        self._decay = 0.5 ** (1.0 / half_life)
         self.events = 0.0
         self.calls = 0.0
+        self._derive()
+
+    def _derive(self) -> None:
+        self._decay = 0.5 ** (1.0 / self.half_life)
 
     def rate(self) -> float:
         return (self.events + self.prior_rate * self.prior_calls) / (self.calls + self.prior_calls)

@@ -27,10 +27,16 @@ from __future__ import annotations
 
 import math
 
+from inferwatch.detectors.pickling import Slotted
+
 MIN_CALLS = 20.0
 
 
-class BurnRate:
+class BurnRate(Slotted):
+    __slots__ = ("objective", "window_s", "bucket_s", "fast", "slow", "level", "critical", "bad", "calls",
+                 "_fast_weight", "_windows", "_decay")
+    _derived = ("_fast_weight", "_windows", "_decay")
+
     def __init__(self, objective: float = 0.99, bucket_s: float = 15.0, fast: tuple = (3600.0, 300.0, 14.4),
                  slow: tuple = (21600.0, 1800.0, 6.0), level: float = 0.9999, critical: float = 0.9999999,
                  window_s: float = 30 * 86400.0) -> None:
@@ -41,12 +47,15 @@ class BurnRate:
         self.slow = tuple(slow)
         self.level = level
         self.critical = critical
-        self._fast_weight = math.log(1.0 - critical) / math.log(1.0 - level)
-        self._windows = sorted({fast[0], fast[1], slow[0], slow[1], window_s})
-        self._decay = [math.exp(-bucket_s / w) for w in self._windows]
+        self._derive()
         #: per window, EW sums of bad and of all calls
         self.bad = [0.0] * len(self._windows)
         self.calls = [0.0] * len(self._windows)
+
+    def _derive(self) -> None:
+        self._fast_weight = math.log(1.0 - self.critical) / math.log(1.0 - self.level)
+        self._windows = sorted({self.fast[0], self.fast[1], self.slow[0], self.slow[1], self.window_s})
+        self._decay = [math.exp(-self.bucket_s / w) for w in self._windows]
 
     def learn_one(self, x: tuple[float, float]) -> None:
         bad, calls = x

@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import math
 
+from inferwatch.detectors.pickling import Slotted
 from inferwatch.detectors.scoring import count_score
 
 
-class TrafficRate:
+class TrafficRate(Slotted):
     """Holt level + trend forecast of window counts; two-sided score (``side`` may restrict it).
 
     It guards its own learning instead of sitting behind ``LearnIfNormal``: a count more than ``clip`` standard
@@ -43,6 +44,11 @@ class TrafficRate:
     or a stall must not become the normal at once), while ``peak``, the recent highest count decaying with ``peak_half_life``, learns every count ``peak_lag`` windows
     late: a batch job's bursts are no surge once one has been seen, while a surge under way is judged against the
     peak from before it."""
+
+    __slots__ = ("side", "half_life", "trend_half_life", "min_change", "min_ratio", "peak_half_life", "clip",
+                 "patience", "peak_lag", "n", "level", "trend", "var", "peak", "recent", "refused",
+                 "_alpha", "_beta", "_peak_decay")
+    _derived = ("_alpha", "_beta", "_peak_decay")
 
     def __init__(self, side: str = "both", half_life: float = 20.0, trend_half_life: float = 60.0,
                  min_change: float = 10.0, min_ratio: float = 1.5, peak_half_life: float = 1440.0,
@@ -56,9 +62,6 @@ class TrafficRate:
         self.clip = clip
         self.patience = patience
         self.peak_lag = peak_lag
-        self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
-        self._beta = 1.0 - 0.5 ** (1.0 / self.trend_half_life)
-        self._peak_decay = 0.5 ** (1.0 / peak_half_life)
         self.n = 0
         self.level = 0.0
         self.trend = 0.0
@@ -66,6 +69,12 @@ class TrafficRate:
         self.peak = 0.0
         self.recent: list[float] = []
         self.refused = 0
+        self._derive()
+
+    def _derive(self) -> None:
+        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
+        self._beta = 1.0 - 0.5 ** (1.0 / self.trend_half_life)
+        self._peak_decay = 0.5 ** (1.0 / self.peak_half_life)
 
     def forecast(self) -> float:
         return max(self.level + self.trend, 0.0)

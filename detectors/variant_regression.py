@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 
+from inferwatch.detectors.pickling import Slotted
 from inferwatch.detectors.scoring import normal_score
 
 MIN_CALLS = 10
 
 
-class VariantRegression:
+class VariantRegression(Slotted):
+    __slots__ = ("metric", "baseline", "min_effect")
+
     def __init__(self, metric: str = "latency", baseline: str = "stable", min_effect: float | None = None) -> None:
         self.metric = metric
         self.baseline = baseline
