@@ -233,9 +233,9 @@ def _set_dotted(data: dict, dotted: str, value: str) -> None:
 
 
 #: How pydantic reads every settings dataclass (it applies to the nested ones too): unknown keys are errors; every
-#: float must be finite (a field may opt out with ``metadata={"allow_inf_nan": True}``); a number where text is
-#: expected is that text (a numeric password or channel ID in YAML). Ranges are field metadata pydantic reads:
-#: ``field(default=15.0, metadata={"gt": 0})`` (``gt``, ``ge``, ``lt``, ``le``).
+#: float must be finite; a number where text is expected is that text (a numeric password or channel ID in YAML).
+#: Ranges are field metadata pydantic reads: ``field(default=15.0, metadata={"gt": 0})`` (``gt``, ``ge``, ``lt``,
+#: ``le``).
 VALIDATION = ConfigDict(extra="forbid", allow_inf_nan=False, coerce_numbers_to_str=True)
 
 

@@ -99,6 +99,14 @@ def test_every_env_override_targets_a_real_key():
     ("kafka:\n  partitions: 1e999999\n", "kafka.partitions: expected an integer"),
     ("detectors:\n  bucket_s: 1" + "0" * 400 + "\n", "detectors.bucket_s: expected a finite number"),
     ("alerting:\n  routes: [{policy: default}]\n", "alerting.routes[0].match: required"),
+    ("detectors:\n  slos: [{indicator: latency, threshold: 2}]\n", "detectors.slos[0].name: required"),
+    ("alerting:\n  targets:\n    x: {type: slack, chanel: C1}\n",
+     "alerting.targets.x.chanel: unknown key (did you mean channel?)"),
+    ("alerting:\n  targets:\n    x: {type: fax}\n",
+     "alerting.targets.x.type: must be one of 'slack', 'pagerduty', 'console', 'email' or 'webhook', got 'fax'"),
+    ("detectors:\n  stages: retrieval\n", "detectors.stages: expected a list, got str"),
+    ("alerting:\n  email:\n    starttls: maybe\n", "alerting.email.starttls: expected true/false, got 'maybe'"),
+    ("kafka:\n  bootstrap: [a, b]\n", "kafka.bootstrap: expected a string, got list"),
 ])
 def test_bad_values_give_one_clean_error_naming_the_key(tmp_path, text, message):
     with pytest.raises(ConfigError) as err:
@@ -142,6 +150,12 @@ def test_a_file_that_is_not_a_mapping_is_a_clean_error(tmp_path, text):
 def test_an_env_override_under_a_malformed_section_reports_the_section(tmp_path):
     with pytest.raises(ConfigError, match="^alerting: expected a mapping, got str"):
         load_settings(write(tmp_path, "alerting: oops\n"), env={"SLACK_BOT_TOKEN": "xoxb-1"})
+
+
+def test_a_number_where_text_goes_is_that_text(tmp_path):
+    """YAML reads an all-digit password or channel ID as a number; the setting is still that text."""
+    s = load_settings(write(tmp_path, "kafka:\n  sasl_password: 123456\n  group_id: 42\n"), env={})
+    assert (s.kafka.sasl_password, s.kafka.group_id) == ("123456", "42")
 
 
 def test_edges_of_the_ranges_are_accepted():
