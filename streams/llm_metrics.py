@@ -13,11 +13,12 @@ everywhere it could grow:
 - every label value is redacted (``alerting.redact``) and cut to ``MAX_LABEL_CHARS``.
 
 Why a collector over plain numbers rather than ``prometheus_client`` counters and histograms: ``observe`` runs once
-per event on the worker's hot path, and a dozen locked ``inc``/``observe`` calls per event cost more than the detectors
-did. Here an event adds to a few floats (a histogram bucket found by ``bisect``), in the same order, so every sum is
-the same float as before; a scrape builds the families, with the samples (``_bucket``, ``_count``, ``_sum``,
-``_total``, ``_created``) in the order prometheus_client's own metrics export them. One lock keeps a scrape (on the
-HTTP server's thread) from seeing half an event.
+per event on the worker's hot path, and a dozen locked ``inc``/``observe`` calls per event took about a quarter of the
+worker's CPU (``scripts/bench_metrics.py``). Here an event adds to a few floats (a histogram bucket found by
+``bisect``), in the same order, so every sum is the same float as before; a scrape builds the families, with the
+samples (``_bucket``, ``_count``, ``_sum``, ``_total``, ``_created``) in the order prometheus_client's own metrics
+export them (``_created`` always: the ``PROMETHEUS_DISABLE_CREATED_SERIES`` switch, unused here, does not reach a
+collector). One lock keeps a scrape (on the HTTP server's thread) from seeing half an event.
 
 >>> from prometheus_client import CollectorRegistry
 >>> registry = CollectorRegistry()
@@ -66,7 +67,7 @@ LATENCY_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 1
 _BOUNDS = (*LATENCY_BUCKETS, INF)
 _LE = tuple(map(floatToGoString, _BOUNDS))
 #: where a call's usage is in a series' (and a tenant's) counts; the series' guardrail flags follow
-TOKENS_IN, TOKENS_OUT, COST = 0, 1, 2
+_TOKENS_IN, _TOKENS_OUT, _COST = 0, 1, 2
 _FLAGS_AT = 3
 #: guardrail flag label -> its event field, in the order of the flag counts
 _FLAGS = {field.rsplit(".", 1)[1]: field for field in SAFETY_FLAGS}
@@ -147,11 +148,11 @@ class _Series:
 
 def _add_usage(values: list[float], tokens_in: int | None, tokens_out: int | None, cost: float | None) -> None:
     if tokens_in:
-        values[TOKENS_IN] += tokens_in
+        values[_TOKENS_IN] += tokens_in
     if tokens_out:
-        values[TOKENS_OUT] += tokens_out
+        values[_TOKENS_OUT] += tokens_out
     if cost:
-        values[COST] += cost
+        values[_COST] += cost
 
 
 def _add_histogram(family: HistogramMetricFamily, names: list[str], labels: list[str], histogram: _Histogram,
@@ -270,17 +271,17 @@ class LlmMetrics:
                 _add_histogram(ttfc, names, labels, series.ttfc, created)
                 for name, histogram in zip(self.stages, series.stages):
                     _add_histogram(stage, [*names, "stage"], [*labels, name], histogram, created)
-                tokens.add_metric([*labels, "input"], counts[TOKENS_IN], created=created)
-                tokens.add_metric([*labels, "output"], counts[TOKENS_OUT], created=created)
-                cost.add_metric(labels, counts[COST], created=created)
+                tokens.add_metric([*labels, "input"], counts[_TOKENS_IN], created=created)
+                tokens.add_metric([*labels, "output"], counts[_TOKENS_OUT], created=created)
+                cost.add_metric(labels, counts[_COST], created=created)
                 for index, flag in enumerate(_FLAGS, _FLAGS_AT):
                     guardrail.add_metric([*labels, flag], counts[index], created=created)
             for labels, counted in self._errors.items():
                 errors.add_metric(labels, counted.values[0], created=counted.created)
             for tenant, counted in self._tenant_counts.items():
-                tenant_tokens.add_metric([tenant, "input"], counted.values[TOKENS_IN], created=counted.created)
-                tenant_tokens.add_metric([tenant, "output"], counted.values[TOKENS_OUT], created=counted.created)
-                tenant_cost.add_metric([tenant], counted.values[COST], created=counted.created)
+                tenant_tokens.add_metric([tenant, "input"], counted.values[_TOKENS_IN], created=counted.created)
+                tenant_tokens.add_metric([tenant, "output"], counted.values[_TOKENS_OUT], created=counted.created)
+                tenant_cost.add_metric([tenant], counted.values[_COST], created=counted.created)
         return families
 
     def _families(self) -> list[Metric]:

@@ -100,7 +100,8 @@ def by_hand(events: list[dict], max_series: int, max_error_types: int) -> dict[t
     error_types: list[str] = []
     out: dict[tuple, float] = defaultdict(float)
     histograms = {"duration": "inferwatch_llm_request_duration_seconds",
-                  "ttfc": "inferwatch_llm_time_to_first_chunk_seconds", "stage": "inferwatch_llm_stage_duration_seconds"}
+                  "ttfc": "inferwatch_llm_time_to_first_chunk_seconds",
+                  "stage": "inferwatch_llm_stage_duration_seconds"}
 
     def count(name: str, labels: dict, amount: float = 1.0) -> None:
         out[(name, tuple(sorted(labels.items())))] += amount
