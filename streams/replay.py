@@ -26,7 +26,7 @@ from inferwatch.detectors.contract import NS
 from inferwatch.detectors.engine import DetectionEngine
 from inferwatch.streams.otlp.convert import OtlpConverter
 from inferwatch.streams.otlp.decode import NotOtlp, request_from_json
-from inferwatch.streams.pipeline import TelemetryPipeline
+from inferwatch.streams.pipeline import TelemetryPipeline, internal_error
 from inferwatch.streams.report import ReportRecorder, write_report
 from inferwatch.streams.republish import batches_by_service
 from inferwatch.streams.schema import Rejection
@@ -106,7 +106,9 @@ def replay(lines, settings, out, flush: bool = False, progress=None,
             return converter.handle_request(request_from_json(orjson.loads(line)))
         except (orjson.JSONDecodeError, NotOtlp) as exc:
             note([Rejection(str(exc), None, line)], line_no)
-            return []
+        except Exception as exc:  # the per-event barrier, as the worker's: one line never stops the replay
+            note([internal_error(exc, line)], line_no)
+        return []
 
     line_no = 0
     for line_no, line in enumerate(lines, 1):
