@@ -6,6 +6,9 @@ bucket where ADWIN reports a change, else 0 (a change point, not a degree); the 
 ADWIN's bound has a term in the data's absolute range, so it is a slow detector by design here (a large jump takes
 a few minutes of buckets); sudden size changes are the adaptive threshold's job.
 
+River does the statistics; a checkpoint holds only ADWIN's own window (its compressed state bytes and whether it
+just saw a change), not the Python object around it: ``adwin_state`` and ``restore_adwin``.
+
 >>> import random
 >>> rng = random.Random(3)
 >>> d = AdwinDrift()
@@ -21,15 +24,41 @@ from __future__ import annotations
 
 import pickle
 import random
+import zlib
 
 from river import drift
 
+from inferwatch.detectors.pickling import Slotted
 
-class AdwinDrift:
+
+def adwin_state(adwin: drift.ADWIN) -> tuple[bool, bytes]:
+    """What ADWIN learned: its window (River's own state bytes, mostly zeros in unused rows: compressed) and whether
+    its last update reported a change (the next update then starts a new window)."""
+    return adwin.drift_detected, zlib.compress(adwin._helper.__getstate__())
+
+
+def restore_adwin(delta: float, clock: int, state: tuple[bool, bytes]) -> drift.ADWIN:
+    """An ``ADWIN(delta, clock)`` in the state ``adwin_state`` returned."""
+    adwin = drift.ADWIN(delta=delta, clock=clock)
+    adwin._drift_detected = state[0]
+    adwin._helper.__setstate__(zlib.decompress(state[1]))
+    return adwin
+
+
+class AdwinDrift(Slotted):
+    __slots__ = ("delta", "clock", "adwin")
+
     def __init__(self, delta: float = 0.0002, clock: int = 1) -> None:
         self.delta = delta
         self.clock = clock
         self.adwin = drift.ADWIN(delta=delta, clock=clock)
+
+    def __getstate__(self) -> tuple:
+        return self.delta, self.clock, adwin_state(self.adwin)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.delta, self.clock, adwin = state
+        self.adwin = restore_adwin(self.delta, self.clock, adwin)
 
     def learn_one(self, x: float) -> None:
         self.adwin.update(x)

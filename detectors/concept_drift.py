@@ -30,6 +30,9 @@ import random
 
 from river import drift, linear_model, optim
 
+from inferwatch.detectors.adwin_drift import adwin_state, restore_adwin
+from inferwatch.detectors.pickling import Slotted
+
 
 def features(name: str, inputs: dict) -> dict:
     out = {f"eval={name}": 1.0}
@@ -41,12 +44,33 @@ def features(name: str, inputs: dict) -> dict:
     return out
 
 
-class ConceptDrift:
+class ConceptDrift(Slotted):
+    """Pickled as what it learned: the model's weights (in their order: a prediction sums them in it), intercept and
+    step count, and the error stream's ADWIN state; River's objects are rebuilt around them on restore."""
+
+    __slots__ = ("learning_rate", "delta", "model", "errors")
+
     def __init__(self, learning_rate: float = 0.002, delta: float = 0.002) -> None:
         self.learning_rate = learning_rate
         self.delta = delta
-        self.model = linear_model.LinearRegression(optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate)
+        self.model = self._new_model()
         self.errors = drift.ADWIN(delta=delta, clock=1)
+
+    def _new_model(self) -> linear_model.LinearRegression:
+        return linear_model.LinearRegression(optimizer=optim.SGD(self.learning_rate), intercept_lr=self.learning_rate)
+
+    def __getstate__(self) -> tuple:
+        model = self.model
+        return (self.learning_rate, self.delta, model._weights.to_dict(), model.intercept,
+                model.optimizer.n_iterations, adwin_state(self.errors))
+
+    def __setstate__(self, state: tuple) -> None:
+        self.learning_rate, self.delta, weights, intercept, steps, errors = state
+        self.model = model = self._new_model()
+        for name, weight in weights.items():
+            model._weights[name] = weight
+        model.intercept, model.optimizer.n_iterations = intercept, steps
+        self.errors = restore_adwin(self.delta, 1, errors)
 
     def _errors(self, x: list) -> list[float]:
         return [abs(score - self.model.predict_one(features(name, inputs))) for name, inputs, score in x]

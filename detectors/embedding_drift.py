@@ -11,7 +11,8 @@ make noise look like drift. The score is the test's score, scaled down while the
 ``min_effect`` per-call standard deviations, so a busy series does not alarm on a real but harmless wobble.
 
 The observation is an ``EmbeddingWindow``: the window's call count and mean embedding, and the same for its newest
-bucket (the one to learn). State: two small arrays, whatever the traffic.
+bucket (the one to learn). State: two small arrays, whatever the traffic, pickled as raw float64 bytes (the
+covariance is symmetric: its upper triangle only).
 
 >>> import random
 >>> rng = random.Random(1)
@@ -37,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import fdtrc
 
+from inferwatch.detectors.pickling import Slotted
+
 #: the ridge added to the covariance, as a share of its mean variance
 RIDGE = 0.05
 
@@ -55,19 +58,39 @@ def projection(size: int, dims: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((size, dims)) / math.sqrt(dims)
 
 
-class EmbeddingDrift:
+class EmbeddingDrift(Slotted):
     """EW mean and per-call covariance of bucket-mean embeddings; score = Hotelling T-squared tail x effect size."""
+
+    __slots__ = ("dims", "half_life", "min_effect", "seed", "size", "n", "mean", "cov", "_alpha")
+    _derived = ("_alpha",)
 
     def __init__(self, dims: int = 16, half_life: float = 240.0, min_effect: float = 0.25, seed: int = 0) -> None:
         self.dims = dims
         self.half_life = half_life
         self.min_effect = min_effect
         self.seed = seed
-        self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
         self.size = 0  # length of the embeddings learned (a new embedding model starts the baseline afresh)
         self.n = 0
         self.mean = np.zeros(0)
         self.cov = np.zeros((0, 0))
+        self._derive()
+
+    def _derive(self) -> None:
+        self._alpha = 1.0 - 0.5 ** (1.0 / self.half_life)
+
+    def __getstate__(self) -> tuple:
+        upper = np.triu_indices(len(self.mean))
+        return (self.dims, self.half_life, self.min_effect, self.seed, self.size, self.n, self.mean.tobytes(),
+                self.cov[upper].tobytes())
+
+    def __setstate__(self, state: tuple) -> None:
+        *params, mean, cov = state
+        super().__setstate__((*params, np.frombuffer(mean).copy(), None))
+        k = len(self.mean)
+        upper = np.triu_indices(k)
+        self.cov = np.zeros((k, k))
+        self.cov[upper] = np.frombuffer(cov)
+        self.cov.T[upper] = self.cov[upper]
 
     def _project(self, v) -> np.ndarray:
         y = np.asarray(v, dtype=float)
