@@ -19,6 +19,13 @@ changed and evicted series for the next checkpoint; restored state whose time is
 clock plus the ingest skew) is pulled back to the engine's watermark instead of swallowing every real event; and the
 number of series is capped per service (``detectors.cardinality``), with one ``series.cap`` record when a cap is hit.
 
+A bucket close judges in full only the series that need it (docs/limits.md, what is not bounded): once a series'
+ring holds nothing but silent buckets, and no episode of a signal that observes nothing in silence is open, it
+*rests*: a silent bucket changes its ring, and the detectors of those signals, not at all, so each bucket judges
+only the signals that read silence itself (``traffic``: a drop or a stall; an SLO's burn rate), and the episodes of
+the others take their calm steps at once (``Episode.rest``) when the series gets data again or is saved.
+The records, and the saved state, are the ones judging every signal on every bucket gives.
+
 >>> from inferwatch.detectors.config import DetectorSettings
 >>> engine = DetectionEngine(DetectorSettings(enabled=["errors"]))
 >>> event = {"event.id": "e", "service.name": "chat", "gen_ai.provider.name": "openai",
@@ -130,6 +137,18 @@ class DetectionEngine:
         #: per restored series, the last event time its checkpoint holds: Kafka redelivers from the last committed
         #: offset (at least once), and those events must not be counted twice
         self._replayed_through: dict[tuple, int] = {}
+        #: per key set, the signals whose observation of a silent ring is not None: all a resting series is judged on
+        self._silence_readers = [[s for s in k.signals if s.observe([k.silent] * settings.long_window_buckets)
+                                  is not None] for k in self.key_sets]
+        #: per key set, the names of the others: a resting series skips them
+        self._skipped_at_rest = [[s.name for s in k.signals if s not in readers]
+                                 for k, readers in zip(self.key_sets, self._silence_readers)]
+        #: per series, how many silent buckets in a row its ring took in (only buckets closed by this engine)
+        self._calm: dict[tuple, int] = {}
+        #: per resting series, the calm steps its skipped signals' episodes owe (``Episode.rest`` pays them)
+        self._resting: dict[tuple, int] = {}
+        #: series-buckets judged on every signal (``full``) and, resting, on the silence readers only (``silence``)
+        self.judged: Counter[str] = Counter()
 
     @property
     def watermark_ns(self) -> int:
@@ -191,7 +210,7 @@ class DetectionEngine:
         for key_set in self.key_sets:  # the primary key set first: the extra series defer to what it fires on
             firing = self._firing() if key_set.index else frozenset()
             for key, series in [item for item in self._series.items() if item[0][0] == key_set.index]:
-                records += self._close(series, closable, key_set, firing)
+                records += self._close(key, series, closable, key_set, firing)
                 if watermark_ns - series.last_seen_ns > idle_ns:
                     self._evict(key, series)
         return records
@@ -224,6 +243,7 @@ class DetectionEngine:
         for key in self._dirty:
             series = self._series.get(key)
             if series is not None:
+                self._pay_rest(key, series)
                 items[series.key] = _dump(series)
         if not items:
             return 0
@@ -255,7 +275,7 @@ class DetectionEngine:
                 self._replayed_through[key] = series.last_seen_ns
         if series is not None:
             if self._closed_through is not None and series.next_close < self._closed_through:
-                records += self._close(series, self._closed_through, key_set,
+                records += self._close(key, series, self._closed_through, key_set,
                                        self._firing() if key_set.index else frozenset())
         else:
             series = Series(store_key, key_set.labels(key), self._closed_through or 0)
@@ -296,9 +316,12 @@ class DetectionEngine:
     def _evict(self, key: tuple, series: Series) -> None:
         if key in self._dirty:
             if self.store is not None:
+                self._pay_rest(key, series)
                 self._evicted[series.key] = _dump(series)
             self._dirty.discard(key)
         del self._series[key]
+        self._calm.pop(key, None)
+        self._resting.pop(key, None)
         self._caps.closed(key)
 
     def _count(self, what: str, n: int = 1) -> None:
@@ -334,13 +357,30 @@ class DetectionEngine:
             "peak_score": 1.0,
         }
 
-    def _close(self, series: Series, closable: int, key_set: KeySet, firing: frozenset) -> list[AnomalyRecord]:
+    def _close(self, key: tuple, series: Series, closable: int, key_set: KeySet,
+               firing: frozenset) -> list[AnomalyRecord]:
         if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
             return []
         start = max(series.next_close, closable - self.settings.max_gap_buckets)
         records: list[AnomalyRecord] = []
+        calm = self._calm.get(key, 0)
         for index in range(start, closable):
-            bucket = series.open.pop(index, None) or key_set.silent
+            bucket = series.open.pop(index, None)
+            if bucket is None:
+                if calm >= self.settings.long_window_buckets and self._rests(key, series, key_set):
+                    # the ring is all silent buckets and stays so: only the silence readers can see this bucket
+                    self._resting[key] += 1
+                    self.judged["silence"] += 1
+                    records += self._judge(series, (index + 1) * self._bucket_ns, key_set, firing,
+                                           self._silence_readers[key_set.index])
+                    continue
+                bucket = key_set.silent
+                calm += 1
+            else:
+                calm = 0
+                self._pay_rest(key, series)
+                self._resting.pop(key, None)
+            self.judged["full"] += 1
             series.ring.append(bucket)
             if len(series.ring) > self.settings.long_window_buckets:
                 del series.ring[0]
@@ -352,12 +392,34 @@ class DetectionEngine:
         for stale in [i for i in series.open if i < closable]:
             del series.open[stale]
         series.next_close = closable
+        self._calm[key] = calm
         return records
 
-    def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset) -> list[AnomalyRecord]:
+    def _rests(self, key: tuple, series: Series, key_set: KeySet) -> bool:
+        """Whether a series whose ring is all silent may skip the signals that observe nothing in silence: yes
+        unless one of their episodes is open (its calm buckets resolve it, a record)."""
+        if key in self._resting:
+            return True
+        episodes = series.episodes
+        if any(episodes[name].active for name in self._skipped_at_rest[key_set.index]):  # all exist: judged before
+            return False
+        self._resting[key] = 0
+        return True
+
+    def _pay_rest(self, key: tuple, series: Series) -> None:
+        """The calm steps a resting series' skipped episodes owe, paid at once (before a save or a full judgement)."""
+        owed = self._resting.get(key)
+        if owed:
+            settings = self.key_sets[key[0]].episode
+            for name in self._skipped_at_rest[key[0]]:
+                series.episodes[name].rest(owed, settings)
+            self._resting[key] = 0
+
+    def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset,
+               signals: list | None = None) -> list[AnomalyRecord]:
         records = []
         service = self._scope(series)
-        for signal in key_set.signals:
+        for signal in key_set.signals if signals is None else signals:
             x = signal.observe(series.ring)
             detector = series.detectors.get(signal.name)
             if detector is None:

@@ -55,3 +55,16 @@ class Episode(Slotted):
             self.emitted_ns = t_ns
             return "firing"
         return None
+
+    def rest(self, buckets: int, settings: EpisodeSettings) -> None:
+        """What ``buckets`` calls of ``step(0.0, ...)`` do to an episode that is not active, at once: the engine
+        does not judge, bucket by bucket, the signals of a silent series that observe nothing (``detectors.engine``).
+
+        >>> a, b, s = Episode(), Episode(), EpisodeSettings()
+        >>> a.above = b.above = 1
+        >>> [a.step(0.0, t, s, confirm=2) for t in range(3)], b.rest(3, s), (a.above, a.below) == (b.above, b.below)
+        ([None, None, None], None, True)
+        """
+        if buckets:
+            self.above = 0
+            self.below = self.below + buckets if 0.0 < settings.clear_score else 0

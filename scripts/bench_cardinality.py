@@ -8,6 +8,12 @@ by one of ``keys`` distinct values, fed straight to ``DetectionEngine.process`` 
 events/s and the resident memory the engine added (RSS after the run minus RSS once the events were generated),
 then the ratios of the many-keys run to the few-keys run: with the series caps (``detectors.max_series_per_service``,
 ``max_extra_series_per_service``, ``max_services``) memory stays flat however many keys arrive.
+
+    .venv/bin/python scripts/bench_cardinality.py --bucket-close        # 10k idle tenant series vs none
+
+prints the CPU of closing buckets for 10 busy tenant series with ``--idle`` idle ones in memory (each sent one call,
+then nothing) against the same with none, and how many series each close judged on every signal and, resting, on
+the signals that read silence only (``DetectionEngine.judged``).
 """
 from __future__ import annotations
 
@@ -52,6 +58,39 @@ def child(events: int, keys: int, field: str) -> dict:
             "series": engine.series_count(), "folded_events": engine.counts["series_overflow_events"]}
 
 
+def bucket_close_seconds(idle: int, closes: int) -> dict:
+    """CPU (process time) of ``closes`` bucket closes of 10 busy tenant series, once ``idle`` idle ones rest."""
+    sys.path.insert(0, str(ROOT))
+    from inferwatch.detectors.config import DetectorSettings
+    from inferwatch.detectors.engine import DetectionEngine
+
+    ns, bucket_ns, t0 = 10**9, 15 * 10**9, 1_767_225_600 * 10**9
+    settings = DetectorSettings()
+
+    def call(t: int, service: str, tenant: str) -> dict:
+        return {"event.id": f"{tenant}/{t}", "time_unix_nano": t, "service.name": service,
+                "gen_ai.provider.name": "openai", "gen_ai.request.model": "m", "app.tenant.id": tenant,
+                "gen_ai.client.operation.duration": 0.5 + (t // ns) % 7 / 10, "error.type": None}
+
+    engine = DetectionEngine(settings)
+    for i in range(idle):  # spread over services: at most max_extra_series_per_service tenants each
+        engine.process(call(t0 + i, f"svc-{i % 10}", f"idle-{i}"))
+
+    def bucket(index: int) -> None:
+        for i in range(10):
+            engine.process(call(t0 + index * bucket_ns + i, "svc-0", f"busy-{i}"))
+    warm = settings.long_window_buckets + settings.baseline.warmup_buckets
+    for index in range(1, warm):
+        bucket(index)
+    before = dict(engine.judged)
+    started = time.process_time()
+    for index in range(warm, warm + closes):
+        bucket(index)
+    seconds = time.process_time() - started
+    return {"idle": idle, "closes": closes, "cpu_s": round(seconds, 3),
+            "judged_per_close": {k: (v - before.get(k, 0)) / closes for k, v in engine.judged.items()}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -59,7 +98,16 @@ def main() -> int:
     parser.add_argument("--many", type=int, default=0, help="distinct values in the flood run (default: --events)")
     parser.add_argument("--field", default="app.tenant.id")
     parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--bucket-close", action="store_true", help="bucket-close CPU with --idle idle series vs none")
+    parser.add_argument("--idle", type=int, default=10_000)
+    parser.add_argument("--closes", type=int, default=40)
     args = parser.parse_args()
+    if args.bucket_close:
+        none, many = bucket_close_seconds(0, args.closes), bucket_close_seconds(args.idle, args.closes)
+        print(json.dumps(none))
+        print(json.dumps(many))
+        print(f"bucket close: {args.idle} idle series vs none: CPU x{many['cpu_s'] / none['cpu_s']:.2f}")
+        return 0
     if args.child:
         print(json.dumps(child(args.events, args.child, args.field)))
         return 0
