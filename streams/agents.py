@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 #: Backoff when the alerting store is unreachable: the anomalies agent waits (its offset stays uncommitted)
 #: rather than dropping a record, while the detection agent keeps running.
 INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+#: anomaly records applied per Redis round trip, and how long the agent waits to fill a batch
+ESCALATION_BATCH, ESCALATION_BATCH_WAIT_S = 500, 0.1
 #: how often the baseline/score gauges and the consumer lag are refreshed (a scrape interval's worth)
 METRICS_EVERY_S = 5.0
 
@@ -131,14 +133,11 @@ async def publish(topics: Topics, outcome: Outcome, source_topic: str = "") -> N
 def add_escalation(app: faust.App, topics: Topics, alerting: AlertingService, tick_every_s: float = 1.0) -> None:
     @app.agent(topics.anomalies, name="inferwatch.escalate", concurrency=1)
     async def escalate(stream: faust.StreamT) -> None:
-        async for raw in stream:
-            try:
-                record = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                metrics.ESCALATION_AGENT_ERRORS.labels("decode").inc()
-                log.error("skipping an anomaly record that is not JSON (%d bytes)", len(raw or b""))
-                continue
-            await ingest_with_retry(alerting, record)
+        # a batch per round trip to Redis; Faust acks the batch's messages only after the next one is asked for
+        async for batch in stream.take(ESCALATION_BATCH, within=ESCALATION_BATCH_WAIT_S):
+            records = [record for record in map(decode_record, batch) if record is not None]
+            if records:
+                await ingest_with_retry(alerting, records)
 
     @app.timer(tick_every_s, name="inferwatch.escalation-tick")
     async def tick() -> None:
@@ -149,15 +148,30 @@ def add_escalation(app: faust.App, topics: Topics, alerting: AlertingService, ti
             log.exception("escalation tick failed; retrying on the next tick")
 
 
-async def ingest_with_retry(alerting: AlertingService, record: dict) -> None:
+def decode_record(raw: bytes | None) -> dict | None:
+    """An anomaly record off the topic, or None (counted and logged) when it is not a JSON object."""
+    try:
+        record = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        record = None
+    if not isinstance(record, dict):
+        metrics.ESCALATION_AGENT_ERRORS.labels("decode").inc()
+        log.error("skipping an anomaly record that is not a JSON object (%d bytes)", len(raw or b""))
+        return None
+    return record
+
+
+async def ingest_with_retry(alerting: AlertingService, records: list[dict]) -> None:
+    """Retried until Redis takes the batch: applying a record twice is a no-op, so nothing is lost or doubled."""
     attempt = 0
     while True:
         try:
-            alerting.ingest(record)
+            alerting.ingest_many(records)
             return
         except Exception:
             metrics.ESCALATION_AGENT_ERRORS.labels("ingest").inc()
             delay = INGEST_RETRY_S[min(attempt, len(INGEST_RETRY_S) - 1)]
-            log.exception("could not record anomaly %s; retrying in %.1fs", record.get("fingerprint"), delay)
+            log.exception("could not record %d anomaly record(s), the first of fingerprint %s; retrying in %.1fs",
+                          len(records), records[0].get("fingerprint"), delay)
             attempt += 1
             await asyncio.sleep(delay)
