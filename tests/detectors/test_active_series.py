@@ -3,10 +3,8 @@ silent buckets rest, judged on the signals that read silence (traffic) and nothi
 every signal had been judged."""
 from __future__ import annotations
 
-import pickle
-
 from inferwatch.detectors.config import DetectorSettings
-from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.engine import DetectionEngine, restore_series
 from inferwatch.detectors.state import InMemoryStateStore
 
 NS = 10**9
@@ -50,7 +48,7 @@ def test_a_resting_series_is_saved_with_the_calm_steps_its_skipped_episodes_took
         busy_bucket(engine, index)
     assert engine.judged["silence"] > 20  # the idle tenant rested most of the time
     engine.checkpoint()  # saves it: it changed (its one call) since the last checkpoint
-    _, idle = pickle.loads(store.items['{"service.name":"svc-0","app.tenant.id":"idle"}'])
+    idle = restore_series(store.items['{"service.name":"svc-0","app.tenant.id":"idle"}'])
     calm = {name: episode.below for name, episode in idle.episodes.items()}
     # traffic was judged on every bucket; the others, skipped while resting, took the same calm steps at once
     assert len(calm) == 5 and set(calm.values()) == {calm["traffic"]} and calm["traffic"] > 25
