@@ -31,7 +31,9 @@ variants, SLOs, evaluations and feedback).
 """
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from operator import add
 from typing import NamedTuple
 
@@ -98,6 +100,18 @@ def _tally(counts: dict, value) -> None:
         counts[value] = counts.get(value, 0) + 1
     else:
         counts[OTHER] = counts.get(OTHER, 0) + 1
+
+
+@functools.cache
+def _stage_fields(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The event fields of the stages: one tuple shared by every bucket, so a checkpoint stores it once."""
+    return tuple(f"app.stage.{s}.duration" for s in stages)
+
+
+def _key(value):
+    """A tally key as stored: strings interned, so the same tenant or route in 20 buckets is one object and a
+    checkpoint (pickle keeps one copy of an object it meets again) stores it once."""
+    return sys.intern(value) if type(value) is str else value
 
 
 _CALL_ACCUMULATORS = tuple(a for a in ACCUMULATORS if a.call_level)
@@ -176,8 +190,7 @@ class CallBucket(Slotted):
             if value is not None:
                 tally = tallies.get(value)
                 if tally is None:
-                    if len(tallies) >= MAX_VALUES:
-                        value = OTHER
+                    value = OTHER if len(tallies) >= MAX_VALUES else _key(value)
                     tally = tallies.setdefault(value, [0, 0])
                 tally[0] += 1
                 if error is not None:
@@ -202,7 +215,7 @@ class Bucket(CallBucket):
     def __init__(self, stages: list[str], categorical: list[str], contributors: list[str],
                  negative_at_most: float = 0.0) -> None:
         super().__init__(contributors)
-        self._stage_fields = [f"app.stage.{s}.duration" for s in stages]
+        self._stage_fields = _stage_fields(tuple(stages))
         self._categorical = categorical
         self._negative_at_most = negative_at_most
         self.flags = [0] * len(SAFETY_FLAGS)

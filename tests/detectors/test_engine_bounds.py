@@ -2,13 +2,12 @@
 restored from the future repaired, and a store that fails never stopping detection nor losing state."""
 from __future__ import annotations
 
-import pickle
 
 import pytest
 
 from inferwatch.detectors.cardinality import OTHER
 from inferwatch.detectors.config import DetectorSettings
-from inferwatch.detectors.engine import DetectionEngine
+from inferwatch.detectors.engine import DetectionEngine, restore_series
 from inferwatch.detectors.incidents import parse_incident
 from inferwatch.detectors.state import InMemoryStateStore
 from inferwatch.streams.simulate import START_NS, generate
@@ -161,7 +160,7 @@ def test_evicted_series_survive_a_failed_checkpoint_and_a_return(events):
     engine.checkpoint()
     key = '["{}","{}","{}","{}"]'.format(back["service.name"], back["deployment.environment.name"],
                                          back["gen_ai.provider.name"], back["gen_ai.request.model"])
-    version, series = pickle.loads(store.items[key])
+    series = restore_series(store.items[key])
     assert series.last_seen_ns == back["time_unix_nano"]
     assert "errors" in series.detectors, "its history before the eviction, not a fresh start"
     simulated = [key for key in tenant_series(store) if "other-svc" not in key]

@@ -3,12 +3,12 @@ detection goes on, and once Redis is back the next checkpoint saves every series
 from __future__ import annotations
 
 import json
-import pickle
 
 import orjson
 import pytest
 import redis
 
+from inferwatch.detectors.engine import restore_series
 from inferwatch.streams import metrics
 from inferwatch.streams.checkpoints import KEY_PREFIX, RedisCheckpointStore, SignedBlobCodec
 from inferwatch.streams.config import Settings
@@ -53,7 +53,7 @@ def test_redis_down_stops_neither_detection_nor_checkpoints_for_good(new_stack):
     last = events[-1]
     fields = ("service.name", "deployment.environment.name", "gen_ai.provider.name", "gen_ai.request.model")
     key = json.dumps([last[f] for f in fields], separators=(",", ":"))  # the model series' checkpoint key
-    version, series = pickle.loads(service._store.load(key))
+    series = restore_series(service._store.load(key))
     assert series.last_seen_ns == max(e["time_unix_nano"] for e in events
                                       if all(e.get(f) == last[f] for f in fields)), \
         "its state as changed while Redis was down, not as of the first save"
