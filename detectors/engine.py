@@ -38,11 +38,12 @@ The records, and the saved state, are the ones judging every signal on every buc
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import pickle
-import zlib
 import time
+import zlib
 from collections import Counter
 from typing import Any, Callable
 
@@ -61,6 +62,9 @@ log = logging.getLogger(__name__)
 #: bump when a pickled class (Series, Bucket, a detector, Episode) changes its fields
 #: 7: deflated, shared stage fields, interned tally keys; 6: detectors as slot tuples; 5: bucket slots as ACCUMULATORS
 STATE_VERSION = 7
+#: a resting series sleeps only through at least this many bucket closes known in advance (else the look-ahead
+#: costs more than the closes it saves)
+MIN_SLEEP_BUCKETS = 4
 #: zlib level of checkpoints (zlib's default: within 1 % of level 9's size, 5 % smaller than level 1's)
 CHECKPOINT_ZLIB_LEVEL = 6
 #: how far ahead of the wall clock an event time may be (the pipeline's ``ingest.max_future_skew_s`` default)
@@ -159,6 +163,9 @@ class DetectionEngine:
         self._resting: dict[tuple, int] = {}
         #: series-buckets judged on every signal (``full``) and, resting, on the silence readers only (``silence``)
         self.judged: Counter[str] = Counter()
+        #: sleeping extra series -> the bucket index they wake at; a bucket close does not visit them (``_sleep``)
+        self._sleeping: dict[tuple, int] = {}
+        self._wakeups: list[tuple[int, tuple]] = []  # heap of (wake index, key); stale entries are skipped
 
     @property
     def watermark_ns(self) -> int:
@@ -186,6 +193,8 @@ class DetectionEngine:
                     self._count("series_cap_reached")
                     records.append(self._cap_record(key_set, key, cap, t))
                 series = self._open_series(key_set, key, records, folded=cap is not None)
+        if self._sleeping and self._sleeping.pop(key, None) is not None:  # woken by data: first judge what it slept
+            records += self._close(key, series, self._closed_through, key_set, frozenset())
         if self._replayed_through:
             replayed_through = self._replayed_through.get(key)
             if replayed_through is not None:
@@ -214,16 +223,60 @@ class DetectionEngine:
             return []
         if closable <= self._closed_through:
             return []
+        self._wake(closable)
         self._closed_through = closable
         records: list[dict] = []
         idle_ns = int(self.settings.idle_evict_s * NS)
+        sleeping = self._sleeping
         for key_set in self.key_sets:  # the primary key set first: the extra series defer to what it fires on
             firing = self._firing() if key_set.index else frozenset()
-            for key, series in [item for item in self._series.items() if item[0][0] == key_set.index]:
+            for key, series in [item for item in self._series.items()
+                                if item[0][0] == key_set.index and item[0] not in sleeping]:
                 records += self._close(key, series, closable, key_set, firing)
                 if watermark_ns - series.last_seen_ns > idle_ns:
                     self._evict(key, series)
+                elif key in self._resting and key_set.index:
+                    self._sleep(key, series, key_set, idle_ns)
         return records
+
+    def _sleep(self, key: tuple, series: Series, key_set: KeySet, idle_ns: int) -> None:
+        """Let a resting extra series (a tenant, a route gone quiet) skip the bucket closes whose judgement is known
+        in advance, so a close costs what the series with data or a due timer cost, not all series in memory.
+
+        A resting series is judged on traffic alone, on the same silent ring every bucket (observation ``x``), with
+        its traffic episode not active: a copy of its traffic detector is run ahead (score, then learn ``x``, as the
+        judgement does) until a score is not 0 or the horizon (the eviction time, ``max_gap_buckets``). Those
+        buckets change nothing but the detector and the episode's calm count, and emit nothing, so the series sleeps
+        through them; when it wakes (the horizon, or data arriving) its ``_close`` judges them in order, exactly as
+        bucket by bucket. Its checkpoint lags meanwhile, which a restore makes good the same way (``next_close``)."""
+        readers = self._silence_readers[key_set.index]
+        if len(readers) != 1:  # SLO series read their burn windows in silence too: they stay awake
+            return
+        signal = readers[0]
+        detector, episode = series.detectors.get(signal.name), series.episodes.get(signal.name)
+        x = signal.observe(series.ring)
+        if detector is None or episode is None or episode.active or x is None:
+            return
+        evict_at = (series.last_seen_ns + idle_ns - self._lateness_ns) // self._bucket_ns
+        horizon = min(self.settings.max_gap_buckets, evict_at - series.next_close)
+        probe, steps = pickle.loads(pickle.dumps(detector, pickle.HIGHEST_PROTOCOL)), 0
+        while steps < horizon and probe.score_one(x) == 0.0:
+            probe.learn_one(x)
+            steps += 1
+        if steps >= MIN_SLEEP_BUCKETS:
+            self._sleeping[key] = wake = series.next_close + steps
+            heapq.heappush(self._wakeups, (wake, key))
+
+    def _wake(self, closable: int) -> None:
+        """Wake the sleeping series whose horizon this close reaches. Each first judges the buckets it slept through
+        up to the last close (known to emit nothing), so this close treats it as one that never slept (the same
+        ``max_gap_buckets`` cut if event time jumped)."""
+        wakeups, sleeping = self._wakeups, self._sleeping
+        while wakeups and wakeups[0][0] <= closable:
+            wake, key = heapq.heappop(wakeups)
+            if sleeping.get(key) == wake:
+                del sleeping[key]
+                self._close(key, self._series[key], self._closed_through, self.key_sets[key[0]], frozenset())
 
     def _firing(self) -> frozenset:
         """``((service.name, environment), signal name)`` of every episode on a primary series open or resolved within
@@ -253,6 +306,8 @@ class DetectionEngine:
         for key in self._dirty:
             series = self._series.get(key)
             if series is not None:
+                if key in self._sleeping:  # saved as judged through the last close (it sleeps on)
+                    self._close(key, series, self._closed_through, self.key_sets[key[0]], frozenset())
                 self._pay_rest(key, series)
                 items[series.key] = _dump(series)
         if not items:
@@ -332,6 +387,7 @@ class DetectionEngine:
         del self._series[key]
         self._calm.pop(key, None)
         self._resting.pop(key, None)
+        self._sleeping.pop(key, None)
         self._caps.closed(key)
 
     def _count(self, what: str, n: int = 1) -> None:
