@@ -483,27 +483,15 @@ def timed_ingest(redis_url: str, settings, feed, records: int) -> dict:
 
 # --- 5: memory per series ----------------------------------------------------------------------------------------
 
-class DictStore:
-    """A ``StateStore`` that keeps checkpoint blobs in a dict, to weigh them."""
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    def load(self, key: str) -> bytes | None:
-        return self.blobs.get(key)
-
-    def save_many(self, items: dict[str, bytes]) -> None:
-        self.blobs.update(items)
-
-
 def memory(minutes: float, seed: int = 9) -> tuple[dict, list[dict]]:
     """Checkpoint bytes per series after ``minutes`` of simulated traffic (an error burst at the end, whose
     records serve as the escalation benchmark's templates)."""
     from inferwatch.detectors.engine import DetectionEngine
+    from inferwatch.detectors.state import InMemoryStateStore
     from inferwatch.streams.pipeline import TelemetryPipeline
 
     settings = load_settings(env={})
-    store = DictStore()
+    store = InMemoryStateStore()  # keeps the checkpoint blobs, to weigh them
     engine = DetectionEngine(settings.detectors, store=store)
     pipeline = TelemetryPipeline(engine, ingest=settings.ingest, clock=lambda: 4e9)
     incident = simulate.incident_argument(f"error_burst@{minutes * 60 - 300:.0f}s+240s:service.name=support-bot")
@@ -512,7 +500,7 @@ def memory(minutes: float, seed: int = 9) -> tuple[dict, list[dict]]:
         records += pipeline.handle(orjson.dumps(event)).anomalies
     engine.checkpoint()
     sizes: dict[str, list[int]] = {}
-    for key, blob in store.blobs.items():
+    for key, blob in store.items.items():
         parsed = json.loads(key)
         kind = "model" if isinstance(parsed, list) else ("tenant" if "app.tenant.id" in parsed else
                                                          "+".join(sorted(k for k in parsed if k != "service.name")))
