@@ -16,11 +16,13 @@ topic with a reason that names the field, and the worker carries on.
 """
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import reprlib
 import sys
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any, Callable, NamedTuple
 
 import msgspec
 import orjson
@@ -214,14 +216,18 @@ STAGE_PREFIX, STAGE_SUFFIX = "app.stage.", ".duration"
 
 # --- the same checks as msgspec types, for the typed pass ---------------------------------------------------------
 # ``decode_message`` first runs one typed check per event in C (``msgspec.convert`` of the decoded dict to a Struct
-# of the known fields); only an event that fails it goes through the checks above, which name the field and say
-# why. The typed pass may be stricter than the checks, never looser: what it accepts, they accept unchanged.
+# of the fields its shape holds); only an event that fails it goes through the checks above, which name the field and
+# say why. The typed pass may be stricter than the checks, never looser: what it accepts, they accept unchanged.
 
 _MAX_FLOAT = sys.float_info.max
 _Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]  # bounds that NaN and infinities fail
 _NonNegative = Annotated[float, msgspec.Meta(ge=0, le=_MAX_FLOAT)]
 #: a regular expression per string is slow in msgspec: top-level ``_string`` fields get their blank check in Python
 _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+#: distinct event shapes (kind and field names, in order) remembered; a producer sends a handful
+MAX_SHAPES = 1024
+#: an event with more stage fields than this is judged by the field checks alone (no Struct built for it)
+MAX_TYPED_STAGES = 16
 
 
 class _EvaluationResult(msgspec.Struct):
@@ -244,12 +250,38 @@ CHECK_TYPES: dict[Check, Any] = {
     _string_list: list[str] | None,
     _evaluations: list[_EvaluationResult] | None,
 }
+_KNOWN = frozenset({*COMMON_REQUIRED, *OPTIONAL, *(name for fields in REQUIRED.values() for name in fields)})
+_ALIAS_NAMES = frozenset(ALIASES)
 
 
-def _typed_fields(kind: str) -> tuple[type[msgspec.Struct], tuple[str, ...]]:
-    """The Struct of one kind's known fields (required ones without a default), and its ``_string`` fields."""
+class _Shape(NamedTuple):
+    """What the typed pass needs to know about events of one kind with one list of field names."""
+
+    struct: type[msgspec.Struct]  #: the kind's known fields and the shape's stage durations
+    strings: Callable[[dict], tuple]  #: the ``_string`` fields' values, for their blank check
+    aliased: bool  #: holds a vendor alias: the event is ``normalize_aliases``' copy
+
+
+@functools.lru_cache(maxsize=MAX_SHAPES)
+def _shape(kind: str, names: tuple[str, ...]) -> _Shape | None:
+    """The typed pass of events of ``kind`` with these field names, or None when it does not take them (unknown kind,
+    an evaluation without a score, too many stages): the field checks then judge every such event."""
+    if kind not in EVENT_KINDS or _lacks_score(kind, names):  # no alias maps to a score field
+        return None
+    stages = tuple(name for name in names if name not in _KNOWN and _is_stage(name))
+    if len(stages) > MAX_TYPED_STAGES:
+        return None
+    struct, strings = _typed_fields(kind, stages)
+    return _Shape(struct, operator.itemgetter(*strings), not _ALIAS_NAMES.isdisjoint(names))
+
+
+@functools.lru_cache(maxsize=64)
+def _typed_fields(kind: str, stages: tuple[str, ...]) -> tuple[type[msgspec.Struct], tuple[str, ...]]:
+    """The Struct of one kind's known fields (required ones without a default) and ``stages``, and its ``_string``
+    fields (at least two: ``COMMON_REQUIRED``'s ``event.id`` and ``service.name``, so ``itemgetter`` gives a tuple)."""
     required = {**COMMON_REQUIRED, **REQUIRED[kind]}
     fields = {**{name: (check, msgspec.UNSET) for name, check in OPTIONAL.items()},
+              **{name: (_seconds, msgspec.UNSET) for name in stages},
               **{name: (check, msgspec.NODEFAULT) for name, check in required.items()}}
     names = sorted(fields, key=lambda name: fields[name][1] is msgspec.UNSET)  # required first, as Python wants
     struct = msgspec.defstruct(f"{kind}_fields", [(f"f{i}", CHECK_TYPES[fields[name][0]], fields[name][1])
@@ -258,9 +290,8 @@ def _typed_fields(kind: str) -> tuple[type[msgspec.Struct], tuple[str, ...]]:
     return struct, tuple(name for name in names if fields[name][0] is _string)
 
 
-_TYPED = {kind: _typed_fields(kind) for kind in EVENT_KINDS}
-_KNOWN = frozenset({*COMMON_REQUIRED, *OPTIONAL, *(name for fields in REQUIRED.values() for name in fields)})
-_ALIAS_NAMES = frozenset(ALIASES)
+def _is_stage(name: str) -> bool:
+    return name.startswith(STAGE_PREFIX) and name.endswith(STAGE_SUFFIX)
 
 
 def decode_message(raw: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -330,7 +361,7 @@ def validate_event(doc: Any) -> dict:
         check = OPTIONAL.get(name)
         if check is not None:
             check(name, value)
-        elif name.startswith(STAGE_PREFIX) and name.endswith(STAGE_SUFFIX):
+        elif _is_stage(name):
             _seconds(name, value)
     if _lacks_score(kind, event):
         raise _Invalid("app.evaluation.results", "an evaluation event needs app.evaluation.results or "
@@ -338,32 +369,29 @@ def validate_event(doc: Any) -> dict:
     return event
 
 
-def _lacks_score(kind: str, event: dict) -> bool:
+def _lacks_score(kind: str, event: dict | tuple[str, ...]) -> bool:
     return kind == "evaluation" and "app.evaluation.results" not in event and "gen_ai.evaluation.score.value" not in event
 
 
 def _typed_event(doc: Any, latest_ns: int | None) -> dict | None:
     """The event ``validate_event`` would return for a freshly decoded ``doc`` (which it may reuse), or None for
-    anything the typed pass does not accept: ``validate_event`` then decides, and says why."""
+    anything the typed pass does not accept: ``validate_event`` then decides, and says why. What depends on the
+    field names alone (aliases, stage fields, the Struct) is worked out once per shape (``_shape``)."""
     if type(doc) is not dict:
         return None
-    event = doc if _ALIAS_NAMES.isdisjoint(doc) else normalize_aliases(doc)
-    kind = event.get("event.kind", EVENT_KINDS[0])
+    kind = doc.get("event.kind", EVENT_KINDS[0])
     try:
-        struct, strings = _TYPED[kind]
-        msgspec.convert(event, struct)
-    except (KeyError, TypeError, msgspec.ValidationError):
+        shape = _shape(kind, tuple(doc))
+    except TypeError:  # an unhashable event.kind
         return None
-    if _lacks_score(kind, event) or (latest_ns is not None and event["time_unix_nano"] > latest_ns):
+    if shape is None:
         return None
-    for name in strings:
-        if event[name].isspace():
-            return None
+    event = normalize_aliases(doc) if shape.aliased else doc
     try:
-        for name in event.keys() - _KNOWN:
-            if name.startswith(STAGE_PREFIX) and name.endswith(STAGE_SUFFIX):
-                _seconds(name, event[name])
-    except _Invalid:
+        msgspec.convert(event, shape.struct)
+    except (TypeError, msgspec.ValidationError):
+        return None
+    if (latest_ns is not None and event["time_unix_nano"] > latest_ns) or any(map(str.isspace, shape.strings(event))):
         return None
     if "event.kind" not in event:
         event["event.kind"] = kind
