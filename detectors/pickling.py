@@ -4,7 +4,8 @@ A class with ``__slots__`` has no ``__dict__`` to pickle; ``Slotted`` pickles th
 and its bases as one tuple, in slot order (bases first): no attribute names, no dict, a few bytes per number. Slots
 named in ``_derived`` (constants computed from the parameters, caches) are left out and rebuilt by ``_derive`` on
 restore, so a checkpoint holds only what cannot be recomputed. Adding, removing or reordering a pickled slot changes
-the state: bump ``inferwatch.detectors.engine.STATE_VERSION``.
+the state: bump ``inferwatch.detectors.engine.STATE_VERSION`` (a checkpoint of the classes in
+``detectors.checkpoint.CLASSES`` with other slots is refused anyway, by the layout checksum in its header).
 
 >>> class Decay(Slotted):
 ...     __slots__ = ("half_life", "level", "_factor")
