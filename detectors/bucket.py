@@ -1,6 +1,7 @@
 """What one series saw in one event-time bucket: counts and sums, never raw events, so state stays bounded.
 
-This is the hot path: ``add`` runs once per event and does only additions; detectors run once per closed bucket on
+This is the hot path: ``add_sums`` runs once per event and series and does only additions (what every series sums of
+a call, its logs included, is worked out once per event by ``call_values``); detectors run once per closed bucket on
 window sums of these. What a bucket sums per call is declared once, in ``ACCUMULATORS``: the slots, their zeros and the
 registry's per-call signals (field, offset, which signals extra series can watch) are derived from it; the add code
 is written out (a loop over the table costs a third more per event, a list behind the slot names 20x per read), and
@@ -144,49 +145,44 @@ class CallBucket(Slotted):
         self.ids = self.slow = self.error_ids = self.error_types = ()
 
     def add(self, event: dict, exemplars: int) -> None:
-        get = event.get
-        if get("event.kind", "llm_call") == "llm_call":
-            self._add_call(get, exemplars)
+        self.add_sums(event, call_values(event), exemplars)
 
-    def _add_call(self, get, exemplars: int) -> tuple:
-        """Add a call's sums (``get`` is the event's): returns ``(event_id, error, log_duration)`` for ``Bucket``."""
+    def add_sums(self, event: dict, call: tuple | None, exemplars: int) -> None:
+        """Add an event whose ``call_values`` are worked out (once for every series the event joins)."""
+        if call is not None:
+            self._add_call(event.get, call, exemplars)
+
+    def _add_call(self, get, call: tuple, exemplars: int) -> None:
+        """Add a call's sums (``get`` is the event's, ``call`` its ``call_values``)."""
+        event_id, error, duration, log_duration, log_input, log_output, log_cost = call
         self.calls += 1
-        event_id = get("trace_id") or get("event.id")
         if len(self.ids) < exemplars:
             self.ids.append(event_id)
-        error = get("error.type")
         if error is not None:
             self.errors += 1
             _tally(self.error_types, error)
             if len(self.error_ids) < exemplars:
                 self.error_ids.append(event_id)
-        duration = get("gen_ai.client.operation.duration")
-        log_duration = None if duration is None else _log(duration + 1e-3)
-        if error is None:
-            if duration is not None:
-                self.latency_n += 1
-                self.latency_log += log_duration
-                slow = self.slow
-                if len(slow) < exemplars:
-                    slow.append((duration, event_id))
-                    slow.sort(reverse=True)
-                elif duration > slow[-1][0]:
-                    slow[-1] = (duration, event_id)
-                    slow.sort(reverse=True)
-            value = get("gen_ai.usage.output_tokens")
-            if value is not None:
-                self.output_tokens_n += 1
-                self.output_tokens_log += _log(value + 1.0)
-        value = get("gen_ai.usage.input_tokens")
-        if value is not None:
+        elif duration is not None:
+            self.latency_n += 1
+            self.latency_log += log_duration
+            slow = self.slow
+            if len(slow) < exemplars:
+                slow.append((duration, event_id))
+                slow.sort(reverse=True)
+            elif duration > slow[-1][0]:
+                slow[-1] = (duration, event_id)
+                slow.sort(reverse=True)
+        if log_output is not None:
+            self.output_tokens_n += 1
+            self.output_tokens_log += log_output
+        if log_input is not None:
             self.input_tokens_n += 1
-            self.input_tokens_log += _log(value + 1.0)
-        value = get("app.cost.usd")
-        if value is not None:
+            self.input_tokens_log += log_input
+        if log_cost is not None:
             self.cost_n += 1
-            self.cost_log += _log(value + 1e-5)
-        for tallies, name in zip(self.contributors, self.contributor_fields):
-            value = get(name)
+            self.cost_log += log_cost
+        for tallies, value in zip(self.contributors, map(get, self.contributor_fields)):
             if value is not None:
                 tally = tallies.get(value)
                 if tally is None:
@@ -195,8 +191,31 @@ class CallBucket(Slotted):
                 tally[0] += 1
                 if error is not None:
                     tally[1] += 1
-        return event_id, error, log_duration
 
+
+def call_values(event: dict) -> tuple | None:
+    """What every bucket sums of an LLM call, worked out once per event however many series it joins (model, tenant,
+    route): ``(event_id, error, duration, log_duration, log_input_tokens, log_output_tokens, log_cost)``, each log
+    None where the event lacks its value or, ``succeeded_only``, the call failed; None for other event kinds.
+
+    >>> call_values({"event.id": "a", "gen_ai.client.operation.duration": 0.999, "error.type": "timeout",
+    ...              "gen_ai.usage.output_tokens": 9})
+    ('a', 'timeout', 0.999, 0.0, None, None, None)
+    >>> call_values({"event.id": "f", "event.kind": "feedback"}) is None
+    True
+    """
+    get = event.get
+    if get("event.kind", "llm_call") != "llm_call":
+        return None
+    error = get("error.type")
+    duration = get("gen_ai.client.operation.duration")
+    value = get("gen_ai.usage.input_tokens")
+    log_input = None if value is None else _log(value + 1.0)
+    value = get("app.cost.usd")
+    log_cost = None if value is None else _log(value + 1e-5)
+    value = get("gen_ai.usage.output_tokens") if error is None else None
+    return (get("trace_id") or get("event.id"), error, duration, None if duration is None else _log(duration + 1e-3),
+            log_input, None if value is None else _log(value + 1.0), log_cost)
 
 
 class Bucket(CallBucket):
@@ -242,15 +261,17 @@ class Bucket(CallBucket):
         self.outcomes = self.flag_ids = self.categories = ()
         self.embedding_n, self.embedding_sum = 0, None
 
-    def add(self, event: dict, exemplars: int) -> None:
+    def add_sums(self, event: dict, call: tuple | None, exemplars: int) -> None:
         get = event.get
-        kind = get("event.kind", "llm_call")
-        if kind == "llm_call":
-            self._add_model_call(get, exemplars)
-        elif kind == "feedback":
-            self.feedback_n += 1
-            if event["app.feedback.value"] <= self._negative_at_most:
-                self.feedback_negative += 1
+        if call is not None:
+            self._add_model_call(get, call, exemplars)
+            kind = "llm_call"
+        else:
+            kind = get("event.kind")
+            if kind == "feedback":
+                self.feedback_n += 1
+                if event["app.feedback.value"] <= self._negative_at_most:
+                    self.feedback_negative += 1
         results = get("app.evaluation.results")
         if results:
             for result in results:
@@ -271,9 +292,10 @@ class Bucket(CallBucket):
             features["input_tokens"] = event.get("gen_ai.usage.input_tokens")
             self.outcomes.append((name, features, score))
 
-    def _add_model_call(self, get, exemplars: int) -> None:
+    def _add_model_call(self, get, call: tuple, exemplars: int) -> None:
         """The call-level sums, then what only the model series watch."""
-        event_id, error, log_duration = self._add_call(get, exemplars)
+        self._add_call(get, call, exemplars)
+        event_id, error, _, log_duration = call[:4]
         value = get("gen_ai.response.time_to_first_chunk")
         if value is not None:
             self.ttfc_n += 1
@@ -284,8 +306,7 @@ class Bucket(CallBucket):
             self.input_chars_log += _log(value + 1.0)
         if error is None:
             stage_n, stage_sums, stage_logs = self.stage_n, self.stage_sums, self.stage_logs
-            for i, name in enumerate(self._stage_fields):
-                value = get(name)
+            for i, value in enumerate(map(get, self._stage_fields)):
                 if value is not None:
                     stage_n[i] += 1
                     stage_sums[i] += value
@@ -298,15 +319,14 @@ class Bucket(CallBucket):
             elif len(embedding) == len(total):
                 self.embedding_sum = list(map(add, total, embedding))
                 self.embedding_n += 1
-        flagged = False
-        for i, name in enumerate(SAFETY_FLAGS):
-            if get(name):
-                self.flags[i] += 1
-                flagged = True
-        if flagged and len(self.flag_ids) < exemplars:
-            self.flag_ids.append(event_id)
-        for counts, name in zip(self.categories, self._categorical):
-            value = get(name)
+        flags = tuple(map(get, SAFETY_FLAGS))
+        if any(flags):
+            for i, flag in enumerate(flags):
+                if flag:
+                    self.flags[i] += 1
+            if len(self.flag_ids) < exemplars:
+                self.flag_ids.append(event_id)
+        for counts, value in zip(self.categories, map(get, self._categorical)):
             if value is not None:
                 _tally(counts, value)
         variant = get("app.variant")

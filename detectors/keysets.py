@@ -48,7 +48,7 @@ class KeySet:
     that sums what those signals read, and when its episodes open and resolve."""
 
     __slots__ = ("index", "fields", "signals", "partial", "calls_only", "new_bucket", "episode", "silent", "selector",
-                 "tag", "optional", "_required_at", "_optional_at")
+                 "tag", "optional", "sums_calls", "_required_at", "_optional_at")
 
     def __init__(self, index: int, fields: list[str], signals: list[Any], partial: bool,
                  new_bucket: Callable[[], Any], episode: EpisodeSettings = EpisodeSettings(),
@@ -70,6 +70,8 @@ class KeySet:
         self.new_bucket = new_bucket
         #: what a bucket without events closes as: one shared empty bucket (closed buckets are only read)
         self.silent = new_bucket()
+        #: its buckets take an event with its ``bucket.call_values``, worked out once for all the series it joins
+        self.sums_calls = isinstance(self.silent, CallBucket)
         self.episode = episode
         #: exact field values an event must have to join (an SLO's ``selector``); empty = every event
         self.selector = tuple((selector or {}).items())
