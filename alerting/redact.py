@@ -196,7 +196,8 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string: logging itself would report it; show the template
             message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = _redact_bounded(message, SCAN_FACTOR * MAX_LOG_CHARS, MAX_LOG_CHARS), None
+        # args () not None: Faust's formatter wraps a non-tuple in a tuple and formats again ("msg" % (None,) raises)
+        record.msg, record.args = _redact_bounded(message, SCAN_FACTOR * MAX_LOG_CHARS, MAX_LOG_CHARS), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

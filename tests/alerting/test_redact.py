@@ -93,6 +93,24 @@ def test_log_records_are_redacted_arguments_and_tracebacks_alike(redacted_logs):
     assert not [r for r in redacted_logs.records if "\n" in r.getMessage()]  # a message cannot forge a log line
 
 
+def test_faust_s_log_formatter_prints_redacted_records_without_a_logging_error(redacted_logs, capsys):
+    """The worker logs through Faust's (mode's) formatter, which re-applies a record's arguments: a redacted record
+    must still format, or every Faust log line becomes a "--- Logging error ---" traceback on stderr."""
+    from mode.utils.logging import ExtensionFormatter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ExtensionFormatter(stream, fmt="%(levelname)s %(message)s"))
+    log = logging.getLogger("inferwatch.test.mode")
+    log.addHandler(handler)
+    try:
+        log.warning("Timer %s woke up too late, with a drift of %r, token=%s", "commit", 0.25, "sk-abcdefghij1234567890")
+    finally:
+        log.removeHandler(handler)
+    assert stream.getvalue() == "WARNING Timer commit woke up too late, with a drift of 0.25, token=[secret]\n"
+    assert "Logging error" not in capsys.readouterr().err
+
+
 def test_no_secret_or_injection_reaches_any_channel(make_service, fake_slack, fake_pagerduty, tmp_path, redacted_logs):
     outbox, console = tmp_path / "outbox.jsonl", io.StringIO()
     settings = slack_settings(
