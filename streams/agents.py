@@ -10,6 +10,11 @@ or a checkpoint saved before its records were flushed (their pages were never se
 rebalance waits for that acknowledgement (at most one checkpoint interval) before it revokes partitions. A crash
 replays messages since the last commit; the records they produce again carry the same fingerprint, and the
 escalation engine deduplicates by fingerprint, so a replay never pages twice.
+
+The detect agent takes what the consumer has fetched in batches (``noack_take``, which never acks): the partition
+count is read and the message counters are added once per batch, and a message that arrives alone waits
+``DETECT_BATCH_WAIT_S`` at most. Each message is still handled, published and covered by ``step`` on its own, so a
+checkpoint waits for one message at most and a batch of large messages does not hold back its first records.
 """
 from __future__ import annotations
 
@@ -37,6 +42,9 @@ INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 ESCALATION_BATCH, ESCALATION_BATCH_WAIT_S = 500, 0.1
 #: how often the baseline/score gauges and the consumer lag are refreshed (a scrape interval's worth)
 METRICS_EVERY_S = 5.0
+#: telemetry messages the detect agent takes per batch (the message counters are added once per batch), and how long
+#: it waits for a batch to fill
+DETECT_BATCH, DETECT_BATCH_WAIT_S = 100, 0.05
 
 
 def add_detection(app: faust.App, topics: Topics, detection: DetectionService, settings: Settings) -> None:
@@ -51,17 +59,20 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
 
     @app.agent(topics.detection_input, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        manual = stream.noack()  # acked by the checkpoint that covers them
-        async for event in manual.events():
-            async with step:
-                await handle_message(event)
-                unsaved.append((manual, event))
+        # acked by the checkpoint that covers them
+        async for batch in stream.noack_take(DETECT_BATCH, within=DETECT_BATCH_WAIT_S):
+            partitions = partition_count(app, telemetry, settings.kafka.partitions)
+            for event in batch:
+                async with step:
+                    await handle_message(event, partitions)
+                    unsaved.append((stream, event))
+                await asyncio.sleep(0)  # timers, heartbeats and the producer get their turn between two messages
+            detection.count()
 
-    async def handle_message(event: faust.EventT) -> None:
+    async def handle_message(event: faust.EventT, partitions: int) -> None:
         message = event.message
         lag.handled(message.topic, message.partition, message.offset)
         if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
-            partitions = partition_count(app, telemetry, settings.kafka.partitions)
             regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
             if regrouped is not None:
                 metrics.REPARTITIONED.inc()
