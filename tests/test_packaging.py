@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import sysconfig
 import time
 import uuid
@@ -16,21 +15,14 @@ import orjson
 import pytest
 import yaml
 
+from tests.wheels import build_wheel, fresh_venv, pip_install, run
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(*args: str | Path, cwd: Path, env: dict | None = None) -> str:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheels")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT, cwd=out)
-    [built] = out.glob("inferwatch-*.whl")
-    return built
+    return build_wheel(ROOT, tmp_path_factory.mktemp("wheels"), tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +31,10 @@ def installed(wheel, tmp_path_factory) -> Path:
     (a ``.pth`` line: no network, no second download of River and SciPy); that environment's editable inferwatch is
     not visible there (its finder is registered by a ``.pth`` file, which a path added this way does not run)."""
     venv = tmp_path_factory.mktemp("fresh") / "venv"
-    run(sys.executable, "-m", "venv", venv, cwd=venv.parent)
-    python = venv / "bin" / "python"
+    python = fresh_venv(venv)
     site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=venv.parent).strip())
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps", wheel, cwd=venv.parent)
+    pip_install(python, "--no-deps", wheel)
     return venv
 
 

@@ -3,20 +3,16 @@ fresh virtual environment with its runtime dependencies only (confluent-kafka, o
 the worker accepts."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
-import uuid
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
-import orjson
-import pytest
 
 from inferwatch.streams.republish import partition_for
 from inferwatch.streams.schema import decode_message
 from tests.streams.conftest import read_topic
+from tests.wheels import build_wheel, fresh_venv, pip_install, run
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what publishing needs, at the versions the tests run with (pip's cache serves them)
@@ -41,25 +37,15 @@ APP = textwrap.dedent("""
 """)
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> str:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, cwd=cwd)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return result.stdout
-
-
-def test_light_producer_wheel_publishes_from_a_fresh_venv(tmp_path, kafka_bootstrap, new_topic):
-    wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels,
-        ROOT / "producer")
-    [wheel] = wheels.glob("inferwatch_producer-*.whl")
+def test_light_producer_wheel_publishes_from_a_fresh_venv(tmp_path, tmp_path_factory, kafka_bootstrap, new_topic):
+    wheel = build_wheel(ROOT / "producer", tmp_path / "wheels", tmp_path_factory.getbasetemp())
+    assert wheel.name.startswith("inferwatch_producer-")
     modules = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
     assert modules == {"inferwatch/streams/__init__.py", "inferwatch/streams/producer.py",
                        "inferwatch/streams/schema.py", "inferwatch/streams/kafka_security.py"}
 
-    venv = tmp_path / "app-venv"
-    run(sys.executable, "-m", "venv", venv)
-    python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, *RUNTIME)
+    python = fresh_venv(tmp_path / "app-venv")
+    pip_install(python, wheel, *RUNTIME)
 
     topic = new_topic("light-producer", partitions=2)
     app = tmp_path / "app.py"
