@@ -8,7 +8,6 @@ import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
-
 from inferwatch.streams.republish import partition_for
 from inferwatch.streams.schema import decode_message
 from tests.streams.conftest import read_topic
