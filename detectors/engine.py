@@ -224,11 +224,14 @@ class DetectionEngine:
         self._closed_through = closable
         records: list[dict] = []
         idle_ns = int(self.settings.idle_evict_s * NS)
+        awake: list[list] = [[] for _ in self.key_sets]  # per key set, the series this close visits
         sleeping = self._sleeping
+        for item in self._series.items():
+            if item[0] not in sleeping:
+                awake[item[0][0]].append(item)
         for key_set in self.key_sets:  # the primary key set first: the extra series defer to what it fires on
             firing = self._firing() if key_set.index else frozenset()
-            for key, series in [item for item in self._series.items()
-                                if item[0][0] == key_set.index and item[0] not in sleeping]:
+            for key, series in awake[key_set.index]:
                 records += self._close(key, series, closable, key_set, firing)
                 if watermark_ns - series.last_seen_ns > idle_ns:
                     self._evict(key, series)
@@ -424,17 +427,20 @@ class DetectionEngine:
                firing: frozenset) -> list[AnomalyRecord]:
         if closable <= series.next_close:  # a restored series may be ahead of a restarted engine's watermark
             return []
-        start = max(series.next_close, closable - self.settings.max_gap_buckets)
+        settings, bucket_ns = self.settings, self._bucket_ns
+        long_window, window = settings.long_window_buckets, settings.window_buckets
+        ring, buckets = series.ring, series.open
         records: list[AnomalyRecord] = []
         calm = self._calm.get(key, 0)
-        for index in range(start, closable):
-            bucket = series.open.pop(index, None)
+        full = silence = 0
+        for index in range(max(series.next_close, closable - settings.max_gap_buckets), closable):
+            bucket = buckets.pop(index, None)
             if bucket is None:
-                if calm >= self.settings.long_window_buckets and self._rests(key, series, key_set):
+                if calm >= long_window and self._rests(key, series, key_set):
                     # the ring is all silent buckets and stays so: only the silence readers can see this bucket
                     self._resting[key] += 1
-                    self.judged["silence"] += 1
-                    records += self._judge(series, (index + 1) * self._bucket_ns, key_set, firing,
+                    silence += 1
+                    records += self._judge(series, (index + 1) * bucket_ns, key_set, firing,
                                            self._silence_readers[key_set.index])
                     continue
                 bucket = key_set.silent
@@ -443,19 +449,24 @@ class DetectionEngine:
                 calm = 0
                 self._pay_rest(key, series)
                 self._resting.pop(key, None)
-            self.judged["full"] += 1
-            series.ring.append(bucket)
-            if len(series.ring) > self.settings.long_window_buckets:
-                del series.ring[0]
-            records += self._judge(series, (index + 1) * self._bucket_ns, key_set, firing)
-            if len(series.ring) > self.settings.window_buckets:
-                left = series.ring[-self.settings.window_buckets - 1]
+            full += 1
+            ring.append(bucket)
+            if len(ring) > long_window:
+                del ring[0]
+            records += self._judge(series, (index + 1) * bucket_ns, key_set, firing)
+            if len(ring) > window:
+                left = ring[-window - 1]
                 if left.calls:  # not a silent bucket: that one is shared (still in other windows) and empty anyway
                     left.compact()
-        for stale in [i for i in series.open if i < closable]:
-            del series.open[stale]
+        if buckets:
+            for stale in [i for i in buckets if i < closable]:
+                del buckets[stale]
         series.next_close = closable
         self._calm[key] = calm
+        if full:
+            self.judged["full"] += full
+        if silence:
+            self.judged["silence"] += silence
         return records
 
     def _rests(self, key: tuple, series: Series, key_set: KeySet) -> bool:
@@ -481,22 +492,24 @@ class DetectionEngine:
     def _judge(self, series: Series, t_ns: int, key_set: KeySet, firing: frozenset,
                signals: list | None = None) -> list[AnomalyRecord]:
         records = []
-        service = self._scope(series)
+        ring, detectors, episodes, settings = series.ring, series.detectors, series.episodes, key_set.episode
+        service = self._scope(series) if firing else None
         for signal in key_set.signals if signals is None else signals:
-            x = signal.observe(series.ring)
-            detector = series.detectors.get(signal.name)
+            name = signal.name
+            x = signal.observe(ring)
+            detector = detectors.get(name)
             if detector is None:
-                detector = series.detectors[signal.name] = signal.make_detector()
-            episode = series.episodes.get(signal.name)
+                detector = detectors[name] = signal.make_detector()
+            episode = episodes.get(name)
             if episode is None:
-                episode = series.episodes[signal.name] = Episode()
+                episode = episodes[name] = Episode()
             if x is None:
                 score = 0.0
             else:
                 score = detector.score_one(x)
                 detector.learn_one(x)
-            deferred = not episode.active and (service, signal.name) in firing
-            status = episode.step(0.0 if deferred else score, t_ns, key_set.episode, signal.confirm)
+            deferred = firing and not episode.active and (service, name) in firing
+            status = episode.step(0.0 if deferred else score, t_ns, settings, signal.confirm)
             if status is not None:
                 records.append(self._record(signal, series, episode, x, detector, score, status, t_ns))
         return records

@@ -8,7 +8,10 @@ run is ``detectors.registry.build_signals``.
 from __future__ import annotations
 
 import math
-from operator import attrgetter
+from bisect import bisect_left
+from functools import reduce
+from itertools import accumulate
+from operator import add, attrgetter
 from typing import Any, Callable, Protocol
 
 from scipy.special import erfinv
@@ -134,13 +137,18 @@ class MeanThreshold:
         """The mean over the short window, reaching further back through the ring (up to ``long_window_buckets``)
         only while it holds fewer than ``min_count`` values: a thin series (a small tenant) is judged on a longer
         window, later, instead of never; a busy one exactly as before."""
-        n = total = 0
-        for age, b in enumerate(reversed(ring)):
-            if age >= self.settings.window_buckets and n >= self.min_count:
-                break
-            n += self.count(b)
-            total += self.total(b)
-        return total / n if n >= self.min_count else None
+        count, need, window = self.count, self.min_count, self.settings.window_buckets
+        used = ring[-window:]
+        n = sum(map(count, used))  # counts are ints: exact in any order
+        if n < need:
+            # n after each older bucket, newest first (never falling: counts are not negative)
+            reach = list(accumulate(map(count, ring[-window - 1::-1]), initial=n))
+            if reach[-1] < need:  # too few in the whole ring
+                return None
+            older = bisect_left(reach, need)
+            n, used = reach[older], ring[-window - older:]
+        # the float sums added newest first, from 0, one after the other: the order is part of the result
+        return reduce(add, map(self.total, reversed(used)), 0) / n
 
     def baseline(self, detector: Detector) -> tuple[float, float, float] | None:
         """``(expected, band_lower, band_upper)`` in the event's units: a window mean outside the band scores at
@@ -231,8 +239,8 @@ class RareRate:
 
     def observe(self, ring: list[Bucket]) -> tuple[int, int] | None:
         window = _window(ring, self.settings)
-        trials = sum(self.trials(b) for b in window)
-        return (sum(self.count(b) for b in window), trials) if trials else None
+        trials = sum(map(self.trials, window))
+        return (sum(map(self.count, window)), trials) if trials else None
 
     def describe(self, x: tuple[int, int], detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
@@ -247,6 +255,9 @@ class RareRate:
             out["error_types"] = dict(sorted(mix.items(), key=lambda kv: -kv[1]))
             out["contributors"] = _contributors(window, _reference(ring, self.settings), column=1)
         return out
+
+
+_calls = attrgetter("calls")
 
 
 class Throughput:
@@ -269,7 +280,7 @@ class Throughput:
                                   patience=base.max_refused_buckets), base.warmup_buckets)
 
     def observe(self, ring: list[Bucket]) -> float:
-        return float(sum(b.calls for b in _window(ring, self.settings)))
+        return float(sum(map(_calls, _window(ring, self.settings))))
 
     def describe(self, x: float, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)

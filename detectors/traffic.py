@@ -76,32 +76,44 @@ class TrafficRate(Slotted):
         self._beta = 1.0 - 0.5 ** (1.0 / self.trend_half_life)
         self._peak_decay = 0.5 ** (1.0 / self.peak_half_life)
 
+    # ``b if b > a else a`` is ``max(a, b)`` to the bit (ties, signed zeros, NaN) without a call: this runs for
+    # every series at every bucket close, and again in a sleeping series' look-ahead (``detectors.engine``)
+
     def forecast(self) -> float:
-        return max(self.level + self.trend, 0.0)
+        forecast = self.level + self.trend
+        return 0.0 if 0.0 > forecast else forecast
 
     def _spread(self) -> float:
-        return math.sqrt(max(self.var, self.forecast(), 1.0))
+        var, forecast = self.var, self.forecast()
+        widest = forecast if forecast > var else var
+        return math.sqrt(1.0 if 1.0 > widest else widest)
 
     def learn_one(self, x: float) -> None:
-        self.n += 1
-        self.recent.append(x)
-        self.peak *= self._peak_decay
-        if len(self.recent) > self.peak_lag:
-            self.peak = max(self.recent.pop(0), self.peak)
-        if self.n == 1:
+        n = self.n = self.n + 1
+        recent = self.recent
+        recent.append(x)
+        peak = self.peak * self._peak_decay
+        if len(recent) > self.peak_lag:
+            oldest = recent.pop(0)
+            peak = peak if peak > oldest else oldest
+        self.peak = peak
+        if n == 1:
             self.level = x
             return
-        alpha = max(self._alpha, 1.0 / self.n)
-        error = x - (self.level + self.trend)
-        if self.n > 2.0 / self._alpha and abs(error) > self.clip * self._spread():  # past the first estimates
+        base_alpha, alpha = self._alpha, 1.0 / n
+        if not alpha > base_alpha:
+            alpha = base_alpha
+        level, trend = self.level, self.trend
+        error = x - (level + trend)
+        if n > 2.0 / base_alpha and abs(error) > self.clip * self._spread():  # past the first estimates
             if self.refused < self.patience:
                 self.refused += 1
                 return
         else:
             self.refused = 0
         self.var += alpha * (error * error - self.var)
-        self.level += self.trend + alpha * error
-        self.trend += alpha * self._beta * error
+        self.level = level + (trend + alpha * error)
+        self.trend = trend + alpha * self._beta * error
 
     def score_one(self, x: float) -> float:
         if self.n == 0:
