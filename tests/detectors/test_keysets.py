@@ -34,8 +34,14 @@ def surge_events():
     return list(generate(seed=5, start_ns=START_NS, duration_s=2400, rate_per_s=15, incidents=[SURGE]))
 
 
-def test_a_tenant_surge_across_services_pages_once_per_service_on_the_tenant_series(surge_events):
-    records = firing(run(DetectionEngine(DetectorSettings()), surge_events), "request.rate")
+@pytest.fixture(scope="module")
+def surge_firing(surge_events):
+    """What the engine with the default settings fires on the surge (run once: several tests read it)."""
+    return firing(run(DetectionEngine(DetectorSettings()), surge_events))
+
+
+def test_a_tenant_surge_across_services_pages_once_per_service_on_the_tenant_series(surge_firing):
+    records = [r for r in surge_firing if r["signal"] == "request.rate"]
     tenant = [r for r in records if "app.tenant.id" in r["labels"]]
     assert {r["labels"]["service.name"] for r in tenant} == {"support-bot", "search-summarizer", "code-assistant"}
     assert all(r["labels"] == {"service.name": r["labels"]["service.name"], "deployment.environment.name": "prod",
@@ -64,13 +70,6 @@ def test_an_event_joins_an_extra_series_only_when_it_has_every_field():
     assert engine.series_count() == len(models) + len(tenants)  # no app.user.id anywhere: no user series
 
 
-def test_a_model_series_already_firing_keeps_its_tenants_quiet():
-    """One slow model must page once, not once more per tenant that happens to call it."""
-    events = list(generate(seed=3, start_ns=START_NS, duration_s=2400, rate_per_s=15, incidents=[SPIKE]))
-    latency = firing(run(DetectionEngine(DetectorSettings()), events), "gen_ai.client.operation.duration")
-    assert [r["labels"]["gen_ai.request.model"] for r in latency] == ["gpt-4o"]
-
-
 def test_extra_series_fire_at_their_own_stricter_score(surge_events):
     strict = DetectorSettings(extra_series_fire_score=1.0 + 1e-9)  # nothing reaches it
     records = firing(run(DetectionEngine(strict), surge_events), "request.rate")
@@ -86,11 +85,11 @@ def restarted(events: list[dict], at_s: float, store: InMemoryStateStore) -> lis
     return before + run(DetectionEngine(DetectorSettings(), store), events[split:])
 
 
-def test_tenant_series_survive_a_restart_from_their_checkpoints(surge_events):
+def test_tenant_series_survive_a_restart_from_their_checkpoints(surge_events, surge_firing):
     store = InMemoryStateStore()
     records = restarted(surge_events, 1200, store)
     assert any(key.startswith('{"service.name":') for key in store.items), "tenant series are checkpointed"
-    assert firing(records) == firing(run(DetectionEngine(DetectorSettings()), surge_events))
+    assert firing(records) == surge_firing
 
 
 def test_a_checkpoint_of_another_state_version_is_not_restored(surge_events):
@@ -156,12 +155,25 @@ def staging_spike():
     return sorted([*prod, *in_environment(staging, "staging", "stg-")], key=lambda e: e["time_unix_nano"])
 
 
-def test_a_latency_incident_in_staging_pages_staging_and_leaves_prod_quiet(staging_spike):
-    records = firing(run(DetectionEngine(DetectorSettings()), staging_spike))
+@pytest.fixture(scope="module")
+def staging_firing(staging_spike):
+    """What the engine with the default settings fires on ``staging_spike`` (run once: several tests read it)."""
+    return firing(run(DetectionEngine(DetectorSettings()), staging_spike))
+
+
+def test_a_latency_incident_in_staging_pages_staging_and_leaves_prod_quiet(staging_firing):
+    records = staging_firing
     assert [r["labels"] for r in records if r["signal"] == "gen_ai.client.operation.duration"] == [
         {"service.name": "support-bot", ENV: "staging", "gen_ai.provider.name": "openai",
          "gen_ai.request.model": "gpt-4o"}]
     assert not [r for r in records if r["labels"].get(ENV) == "prod"], "prod was healthy throughout"
+
+
+def test_a_model_series_already_firing_keeps_its_tenants_quiet(staging_firing):
+    """One slow model must page once, not once more per tenant that happens to call it (staging's support-bot
+    tenants all call the slow gpt-4o)."""
+    latency = [r for r in staging_firing if r["signal"] == "gen_ai.client.operation.duration"]
+    assert [r["labels"]["gen_ai.request.model"] for r in latency] == ["gpt-4o"]
 
 
 def test_with_the_environment_field_off_staging_pages_as_the_shared_series(staging_spike):
