@@ -7,8 +7,8 @@ emitted, and every re-published message, is in Kafka with ``acks=all``), save th
 messages it covers. Acked at once instead, offsets ran up to a second ahead of the checkpoint, and a worker
 SIGKILLed beside a live one handed over state without the events in between (the survivor raised alerts of its own)
 or a checkpoint saved before its records were flushed (their pages were never sent): docs/faults.md, case 4. A
-rebalance waits for that acknowledgement (at most one checkpoint interval) before it revokes partitions. A crash
-replays messages since the last commit; the records they produce again carry the same fingerprint, and the
+rebalance waits for that acknowledgement (at most one checkpoint interval) before it revokes partitions. A stopped
+worker (SIGTERM) checkpoints at once, acks, commits and exits by itself; only a crash replays messages since the last commit; the records they produce again carry the same fingerprint, and the
 escalation engine deduplicates by fingerprint, so a replay never pages twice.
 
 The detect agent takes what the consumer has fetched in batches (``noack_take``, which never acks): the partition
@@ -42,6 +42,8 @@ INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 ESCALATION_BATCH, ESCALATION_BATCH_WAIT_S = 500, 0.1
 #: how often the baseline/score gauges and the consumer lag are refreshed (a scrape interval's worth)
 METRICS_EVERY_S = 5.0
+#: while the worker stops, how often a checkpoint acks the messages its last batch handled
+CHECKPOINT_WHILE_STOPPING_S = 0.2
 #: telemetry messages the detect agent takes per batch (the message counters are added once per batch), and how long
 #: it waits for a batch to fill
 DETECT_BATCH, DETECT_BATCH_WAIT_S = 100, 0.05
@@ -80,7 +82,18 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
                 return
         await publish(topics, handle_guarded(detection, event.value, message.partition), message.topic)
 
-    @app.timer(settings.state.checkpoint_interval_s, name="inferwatch.checkpoint")
+    @app.task
+    async def checkpoints() -> None:
+        """Every ``state.checkpoint_interval_s``, and at once when the worker starts stopping, then until it has
+        stopped: not an ``app.timer``, as timers end with the stop's first step while Faust's stop waits for every
+        handled message to be acked, and only a checkpoint acks them (a SIGTERMed worker hung until it was killed)."""
+        while True:
+            if app.should_stop:
+                await asyncio.sleep(CHECKPOINT_WHILE_STOPPING_S)
+            else:
+                await app.sleep(settings.state.checkpoint_interval_s)  # cut short when the worker starts stopping
+            await checkpoint()
+
     async def checkpoint() -> None:
         async with step:
             detection.stage()

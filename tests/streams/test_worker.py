@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import time
+import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Producer
+import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from inferwatch.detectors.engine import DetectionEngine
 from inferwatch.streams.pipeline import TelemetryPipeline
@@ -86,9 +89,56 @@ def test_latency_incident_becomes_an_anomaly_and_bad_input_is_dead_lettered(sett
     all_records = decode_records(read_all(settings.kafka.bootstrap, settings.kafka.anomalies_topic))
     assert not latency_records(all_records, "search"), "the healthy service raised no latency anomaly"
 
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    metrics = scrape_until(metrics_port, lambda text: sample(text, "inferwatch_events_total") >= len(events))
     assert sample(metrics, "inferwatch_events_total") == len(events), "every valid event was processed"
     assert sample(metrics, "inferwatch_events_rejected_total") == 4, "every rejection was counted"
+
+
+def scrape_until(port: int, done, timeout_s: float = 60.0) -> str:
+    """The worker's /metrics once ``done(text)`` (the last messages may still be in hand when the records are out)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        except urllib.error.URLError:  # not serving yet
+            text = ""
+        if done(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
+
+
+def test_sigterm_checkpoints_commits_every_handled_message_and_exits(settings, workers, pipeline_config, redis_client):
+    """A stopped worker (a deploy, a scale-in) saves its state, commits what it handled and exits by itself: its
+    successor neither replays those messages nor warms up again. The checkpoint interval is an hour here, so only
+    the checkpoint taken at the stop can save and ack anything."""
+    config = yaml.safe_load(pipeline_config.read_text())
+    config["state"]["checkpoint_interval_s"] = 3600.0
+    pipeline_config.write_text(yaml.safe_dump(config))
+    ensure_topics(settings.kafka)
+    events = traffic(minutes=3, spikes=[])
+    publish(settings, events)
+    metrics_port = free_port()
+    worker = workers("detect", "--metrics-port", str(metrics_port))
+    scrape_until(metrics_port, lambda text: sample(text, "inferwatch_events_total") >= len(events), timeout_s=120)
+    assert committed_total(settings.kafka.bootstrap, settings.kafka.group_id, settings.kafka.telemetry_topic,
+                           settings.kafka.partitions) == 0, "nothing is committed before a checkpoint covers it"
+
+    worker.proc.terminate()
+    assert worker.proc.wait(30) == 0, worker.log_tail()
+    ends = end_offsets(settings.kafka.bootstrap, settings.kafka.telemetry_topic)
+    assert committed_total(settings.kafka.bootstrap, settings.kafka.group_id, settings.kafka.telemetry_topic,
+                           settings.kafka.partitions) == sum(ends) > 0
+    assert redis_client.keys("inferwatch:detector-state:*"), "the series were checkpointed on the way out"
+    assert "Logging error" not in worker.log.read_text(errors="replace")
+
+
+def end_offsets(bootstrap: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
+    finally:
+        consumer.close()
 
 
 def sample(text: str, name: str) -> float:
