@@ -3,13 +3,12 @@ the GenAI conventions and the OpenLLMetry, OpenInference and LiteLLM attribute s
 from traces split over several messages, and ``inferwatch replay`` over an OTLP/JSON file."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
+from inferwatch.streams import cli
 from inferwatch.streams.otlp.convert import OtlpConverter
 from inferwatch.streams.schema import decode_message
 from tests.streams.otel_sdk import ENCODINGS, NS, T0, Recorder, encode
@@ -229,31 +228,33 @@ def test_bytes_that_are_not_otlp_are_rejected_with_the_decoders_reason():
     assert "no resourceSpans" in converter.handle(b'{"event.id": "e1"}')[1][0].reason
 
 
-def replay_cli(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "inferwatch.streams.cli", "replay", str(path), "--quiet"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+def replay_cli(capsys, path: Path) -> tuple[int, str]:
+    """``inferwatch replay PATH --quiet`` as the entry point runs it (in this process: the command's own code path,
+    without a second interpreter importing everything again): exit code and stderr."""
+    code = cli.main(["replay", str(path), "--quiet"])
+    return code, capsys.readouterr().err
 
 
-def test_replay_reads_otlp_json_lines_and_our_json_lines_in_one_file(tmp_path):
+def test_replay_reads_otlp_json_lines_and_our_json_lines_in_one_file(tmp_path, capsys):
     app = Recorder()
     lines = [encode(part, "otlp_json") for part in rag_trace(app)]
     ours = {"event.id": "e1", "time_unix_nano": T0 + 5 * NS, "service.name": "rag-api", **CHAT,
             "gen_ai.client.operation.duration": 0.7, "error.type": None}
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join([*lines, orjson.dumps(ours)]) + b"\n")
-    result = replay_cli(path)
-    assert result.returncode == 0, result.stderr
-    assert "replay: 3 events (0 rejected)" in result.stderr, result.stderr
-    assert "traces: 1 complete" in result.stderr
+    code, stderr = replay_cli(capsys, path)
+    assert code == 0, stderr
+    assert "replay: 3 events (0 rejected)" in stderr, stderr
+    assert "traces: 1 complete" in stderr
 
 
-def test_replay_shows_why_events_were_rejected_and_fails_when_all_were(tmp_path):
+def test_replay_shows_why_events_were_rejected_and_fails_when_all_were(tmp_path, capsys):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"event.id": "e2", "service.name": "chat"}\n')
-    result = replay_cli(path)
-    assert result.returncode == 1
-    assert "0 events (1 rejected)" in result.stderr
-    assert "line 1: missing required field time_unix_nano" in result.stderr
+    code, stderr = replay_cli(capsys, path)
+    assert code == 1
+    assert "0 events (1 rejected)" in stderr
+    assert "line 1: missing required field time_unix_nano" in stderr
 
 
 def test_the_collector_config_in_the_docs_parses_and_names_what_the_decoder_accepts():
