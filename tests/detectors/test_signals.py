@@ -57,8 +57,13 @@ def test_stage_thresholds_follow_the_configured_stages(retrieval_records):
         ["app.stage.inference.duration"]
 
 
-def test_inputs_of_a_new_kind_move_the_embedding_mean_and_nothing_else_about_the_inputs():
-    records = firing([SHIFT])
+@pytest.fixture(scope="module")
+def shift_records():
+    return firing([SHIFT])
+
+
+def test_inputs_of_a_new_kind_move_the_embedding_mean_and_nothing_else_about_the_inputs(shift_records):
+    records = shift_records
     drift = [r for r in records if r["signal"] == "app.input.embedding"]
     assert drift and {tuple(r["labels"].items()) for r in drift} == {tuple(MINI.items())}
     assert (drift[0]["kind"], drift[0]["detector"]) == ("data_drift", "embedding_drift")
@@ -73,7 +78,7 @@ def test_clean_traffic_raises_no_embedding_drift():
     assert not [r for r in firing([], duration_s=3600) if r["signal"] == "app.input.embedding"]
 
 
-def test_records_carry_only_the_pairs_emitted_signals_lists(retrieval_records):
+def test_records_carry_only_the_pairs_emitted_signals_lists(retrieval_records, shift_records):
     pairs = set(emitted_signals(DetectorSettings()))
-    seen = {(r["kind"], r["signal"]) for r in retrieval_records + firing([SHIFT])}
+    seen = {(r["kind"], r["signal"]) for r in retrieval_records + shift_records}
     assert seen and seen <= pairs
