@@ -25,12 +25,11 @@ features, score)`` outcomes of one bucket.
 from __future__ import annotations
 
 import math
-import pickle
 import random
 
 from river import drift, linear_model, optim
 
-from inferwatch.detectors.adwin_drift import adwin_state, restore_adwin
+from inferwatch.detectors.adwin_drift import adwin_state, copy_adwin, restore_adwin
 from inferwatch.detectors.pickling import Slotted
 
 
@@ -85,7 +84,7 @@ class ConceptDrift(Slotted):
         if not x:
             return 0.0
         errors = self._errors(x)
-        probe = pickle.loads(pickle.dumps(self.errors))
+        probe = copy_adwin(self.errors)
         for e in errors:
             probe.update(e)
             if probe.drift_detected and sum(errors) / len(errors) > self.errors.estimation:
