@@ -437,13 +437,15 @@ class Variant:
         return VariantRegression(self.metric, self.settings.baseline_variant)
 
     def observe(self, ring: list[Bucket]) -> dict | None:
-        merged: dict = {}
+        """Each variant's tallies summed over the ring (variants in order of first appearance), column by column,
+        oldest bucket first, from 0 (the same additions in the same order as one running total per column)."""
+        tallies: dict = {}
         for b in ring:
             for variant, tally in b.variants.items():
-                into = merged.setdefault(variant, [0, 0, 0, 0.0, 0.0])
-                for i, v in enumerate(tally):
-                    into[i] += v
-        return merged if len(merged) > 1 else None
+                tallies.setdefault(variant, []).append(tally)
+        if len(tallies) < 2:
+            return None
+        return {variant: [reduce(add, column, 0) for column in zip(*rows)] for variant, rows in tallies.items()}
 
     def describe(self, x: dict, detector: Detector, ring: list[Bucket]) -> dict:
         value, expected = detector.explain_one(x)
