@@ -43,17 +43,30 @@ def features(name: str, inputs: dict) -> dict:
     return out
 
 
+def bucket_features(x: list) -> list[dict]:
+    """The feature dicts of a bucket's ``(evaluation name, features, score)`` outcomes, in their order."""
+    return [features(name, inputs) for name, inputs, _ in x]
+
+
 class ConceptDrift(Slotted):
     """Pickled as what it learned: the model's weights (in their order: a prediction sums them in it), intercept and
-    step count, and the error stream's ADWIN state; River's objects are rebuilt around them on restore."""
+    step count, and the error stream's ADWIN state; River's objects are rebuilt around them on restore.
 
-    __slots__ = ("learning_rate", "delta", "model", "errors")
+    The engine scores a bucket, then learns it: ``score_one`` keeps the bucket's feature dicts (not pickled) for
+    ``learn_one`` of the very same bucket."""
+
+    __slots__ = ("learning_rate", "delta", "model", "errors", "_featured")
+    _derived = ("_featured",)
 
     def __init__(self, learning_rate: float = 0.002, delta: float = 0.002) -> None:
         self.learning_rate = learning_rate
         self.delta = delta
         self.model = self._new_model()
         self.errors = drift.ADWIN(delta=delta, clock=1)
+        self._derive()
+
+    def _derive(self) -> None:
+        self._featured: tuple[list, list[dict]] | None = None
 
     def _new_model(self) -> linear_model.LinearRegression:
         return linear_model.LinearRegression(optimizer=optim.SGD(self.learning_rate), intercept_lr=self.learning_rate)
@@ -70,20 +83,26 @@ class ConceptDrift(Slotted):
             model._weights[name] = weight
         model.intercept, model.optimizer.n_iterations = intercept, steps
         self.errors = restore_adwin(self.delta, 1, errors)
+        self._derive()
 
-    def _errors(self, x: list) -> list[float]:
-        return [abs(score - self.model.predict_one(features(name, inputs))) for name, inputs, score in x]
+    def _errors(self, x: list, featured: list[dict]) -> list[float]:
+        predict = self.model.predict_one
+        return [abs(score - predict(f)) for f, (_, _, score) in zip(featured, x)]
 
     def learn_one(self, x: list) -> None:
-        for name, inputs, score in x:
-            f = features(name, inputs)
+        featured, self._featured = self._featured, None
+        if featured is None or featured[0] is not x:
+            featured = (x, bucket_features(x))
+        for f, (_, _, score) in zip(featured[1], x):
             self.errors.update(abs(score - self.model.predict_one(f)))
             self.model.learn_one(f, score)
 
     def score_one(self, x: list) -> float:
         if not x:
             return 0.0
-        errors = self._errors(x)
+        featured = bucket_features(x)
+        self._featured = (x, featured)
+        errors = self._errors(x, featured)
         probe = copy_adwin(self.errors)
         for e in errors:
             probe.update(e)
@@ -92,5 +111,5 @@ class ConceptDrift(Slotted):
         return 0.0
 
     def explain_one(self, x: list) -> tuple[float, float]:
-        errors = self._errors(x)
+        errors = self._errors(x, bucket_features(x))
         return (sum(errors) / len(errors) if errors else 0.0), self.errors.estimation
