@@ -107,7 +107,11 @@ class EmbeddingDrift(Slotted):
         alpha = max(self._alpha, 1.0 / self.n)
         delta = y - self.mean
         self.mean = self.mean + alpha * delta
-        self.cov = (1.0 - alpha) * (self.cov + alpha * x.new_calls * np.outer(delta, delta))
+        spread = np.outer(delta, delta)  # updated in place: the same operations, fewer arrays
+        spread *= alpha * x.new_calls
+        spread += self.cov
+        spread *= 1.0 - alpha
+        self.cov = spread
 
     def effective_samples(self) -> float:
         """How many independent buckets the EW estimates are worth (all of them until the weights start to decay)."""
@@ -119,7 +123,8 @@ class EmbeddingDrift(Slotted):
         if len(x.mean) != self.size or self.effective_samples() <= k + 1:
             return None
         delta = self._project(x.mean) - self.mean
-        cov = self.cov + (RIDGE * np.trace(self.cov) / k + 1e-12) * np.eye(k)
+        cov = self.cov.copy()
+        cov.flat[::k + 1] += RIDGE * self.cov.trace() / k + 1e-12  # the diagonal
         return max(float(delta @ np.linalg.solve(cov, delta)), 0.0)
 
     def score_one(self, x: EmbeddingWindow) -> float:
