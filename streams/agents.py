@@ -8,13 +8,9 @@ messages it covers. Acked at once instead, offsets ran up to a second ahead of t
 SIGKILLed beside a live one handed over state without the events in between (the survivor raised alerts of its own)
 or a checkpoint saved before its records were flushed (their pages were never sent): docs/faults.md, case 4. A
 rebalance waits for that acknowledgement (at most one checkpoint interval) before it revokes partitions. A stopped
-worker (SIGTERM) checkpoints at once, acks, commits and exits by itself; only a crash replays messages since the last commit; the records they produce again carry the same fingerprint, and the
-escalation engine deduplicates by fingerprint, so a replay never pages twice.
-
-The detect agent takes what the consumer has fetched in batches (``noack_take``, which never acks): the partition
-count is read and the message counters are added once per batch, and a message that arrives alone waits
-``DETECT_BATCH_WAIT_S`` at most. Each message is still handled, published and covered by ``step`` on its own, so a
-checkpoint waits for one message at most and a batch of large messages does not hold back its first records.
+worker (SIGTERM) checkpoints at once, acks, commits and exits by itself; only a crash replays messages since the last
+commit; the records they produce again carry the same fingerprint, and the escalation engine deduplicates by
+fingerprint, so a replay never pages twice.
 """
 from __future__ import annotations
 
@@ -42,11 +38,8 @@ INGEST_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 ESCALATION_BATCH, ESCALATION_BATCH_WAIT_S = 500, 0.1
 #: how often the baseline/score gauges and the consumer lag are refreshed (a scrape interval's worth)
 METRICS_EVERY_S = 5.0
-#: while the worker stops, how often a checkpoint acks the messages its last batch handled
+#: while the worker stops, how often a checkpoint acks the messages handled since the last one
 CHECKPOINT_WHILE_STOPPING_S = 0.2
-#: telemetry messages the detect agent takes per batch (the message counters are added once per batch), and how long
-#: it waits for a batch to fill
-DETECT_BATCH, DETECT_BATCH_WAIT_S = 100, 0.05
 
 
 def add_detection(app: faust.App, topics: Topics, detection: DetectionService, settings: Settings) -> None:
@@ -61,20 +54,17 @@ def add_detection(app: faust.App, topics: Topics, detection: DetectionService, s
 
     @app.agent(topics.detection_input, name="inferwatch.detect", concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        # acked by the checkpoint that covers them
-        async for batch in stream.noack_take(DETECT_BATCH, within=DETECT_BATCH_WAIT_S):
-            partitions = partition_count(app, telemetry, settings.kafka.partitions)
-            for event in batch:
-                async with step:
-                    await handle_message(event, partitions)
-                    unsaved.append((stream, event))
-                await asyncio.sleep(0)  # timers, heartbeats and the producer get their turn between two messages
-            detection.count()
+        manual = stream.noack()  # acked by the checkpoint that covers them
+        async for event in manual.events():
+            async with step:
+                await handle_message(event)
+                unsaved.append((manual, event))
 
-    async def handle_message(event: faust.EventT, partitions: int) -> None:
+    async def handle_message(event: faust.EventT) -> None:
         message = event.message
         lag.handled(message.topic, message.partition, message.offset)
         if message.topic == telemetry:  # re-published messages are where they belong: never regrouped again
+            partitions = partition_count(app, telemetry, settings.kafka.partitions)
             regrouped = regroup(event.value, event.key, message.partition, partitions, *limits)
             if regrouped is not None:
                 metrics.REPARTITIONED.inc()

@@ -77,7 +77,6 @@ class DetectionService:
         self._parked: dict[int, TelemetryPipeline] = {}
         self._llm = llm
         self._signals = signals
-        self._counts = metrics.MessageCounts()
 
     def _pipeline(self, partition: int) -> TelemetryPipeline:
         pipeline = self.pipelines.get(partition)
@@ -92,31 +91,23 @@ class DetectionService:
         return pipeline
 
     def handle(self, raw: bytes, partition: int = 0) -> Outcome:
-        """One message through its partition's pipeline. Its handle time, rejections and records are observed at
-        once; the message, event, duplicate and internal-error counts wait for ``count``."""
         pipeline = self._pipeline(partition)
         started = time.perf_counter()
         outcome = pipeline.handle(raw)
         metrics.HANDLE_SECONDS.observe(time.perf_counter() - started)
-        counts = self._counts
-        counts.messages += 1
-        counts.duplicates += outcome.duplicates
-        counts.internal_errors += outcome.internal_errors
+        metrics.MESSAGES.inc()
+        if outcome.duplicates:  # a counter's inc takes a lock: not for nothing on every message
+            metrics.DUPLICATES.inc(outcome.duplicates)
+        if outcome.internal_errors:
+            metrics.INTERNAL_ERRORS.inc(outcome.internal_errors)
         if outcome.events:
             self._last_event_at[partition] = self._clock()
-            counts.events += outcome.events
+            metrics.EVENTS.inc(outcome.events)
+            metrics.WATERMARK.set(max(p.watermark_ns for p in self.pipelines.values()) / NS)
         for rejection in outcome.rejections:
             metrics.REJECTED.labels(metrics.rejected_field(rejection.field)).inc()
-        if outcome.anomalies:
-            metrics.observe_records(outcome.anomalies)
+        metrics.observe_records(outcome.anomalies)
         return outcome
-
-    def count(self) -> None:
-        """Add what ``handle`` counted since the last call to the Prometheus counters, and set the watermark gauge
-        (the agent calls it once per batch of messages)."""
-        if self._counts.events and self.pipelines:  # a rebalance may have taken every pipeline away since
-            metrics.WATERMARK.set(max(p.watermark_ns for p in self.pipelines.values()) / NS)
-        self._counts.flush()
 
     def advance_if_idle(self) -> list[dict]:
         """A partition with no event for a while lets its event time follow the wall clock, so silence is seen."""

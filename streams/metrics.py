@@ -165,31 +165,6 @@ def faust_highwaters(consumer: object, topics: Iterable[str]) -> dict[tuple[str,
             for tp in consumer.assignment() if tp.topic in wanted}  # type: ignore[attr-defined]
 
 
-class MessageCounts:
-    """What the detect agent handled since the last ``flush``, in plain ints: a counter's ``inc`` takes a lock, which
-    the agent pays once per batch of messages rather than up to four times per message.
-
-    >>> counts = MessageCounts()
-    >>> counts.messages += 2
-    >>> before = MESSAGES._value.get()
-    >>> counts.flush()
-    >>> MESSAGES._value.get() - before, counts.messages
-    (2.0, 0)
-    """
-
-    __slots__ = ("messages", "events", "duplicates", "internal_errors")
-
-    def __init__(self) -> None:
-        self.messages = self.events = self.duplicates = self.internal_errors = 0
-
-    def flush(self) -> None:
-        for counter, n in ((MESSAGES, self.messages), (EVENTS, self.events), (DUPLICATES, self.duplicates),
-                           (INTERNAL_ERRORS, self.internal_errors)):
-            if n:
-                counter.inc(n)
-        self.messages = self.events = self.duplicates = self.internal_errors = 0
-
-
 def observe_records(records: list[dict], clock: Callable[[], float] = time.time) -> None:
     """Count published anomaly records and how late each came after the end of its window."""
     now = clock()
