@@ -19,9 +19,8 @@ from inferwatch.alerting.ui.server import make_server
 from tests.alerting.conftest import anomaly
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 TOKEN = "browser-test-token-42"
@@ -51,7 +50,22 @@ def click_and_load(browser, element) -> None:
     """Click a link or submit button and wait until the next page replaced this one (a click does not wait)."""
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(browser, 15).until(lambda _: replaced(page))
+    WebDriverWait(browser, 15).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
+
+
+def replaced(page) -> bool:
+    """True once ``page`` left the document. Chromium reports a node of a page being torn down either as stale or,
+    in a narrow window, as "does not belong to the document"; both mean the old page is gone."""
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in (exc.msg or ""):
+            return True
+        raise
+    return False
 
 
 @pytest.fixture
