@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from tests.conftest import LocalStack
-from tests.faults.harness import GROUP_TIMEOUTS, TIME_SCALE, Figures, Lab, RedisServer, bring_back, kill_broker, \
-    stream, take_down
+from tests.faults.harness import TIME_SCALE, Figures, Lab, RedisServer, bring_back, kill_broker, stream, take_down
+from tests.streams.conftest import GROUP_TIMEOUTS
 from tests.streams.test_partitioning import wait_for_group
 
 #: share of the stream handled when the broker or a worker is killed: well inside the stream, after the first pages

@@ -21,7 +21,6 @@ import ssl
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -73,9 +72,6 @@ HTTP_TIMEOUT_S = 2.0
 TIME_SCALE = 6.0
 RETRY = {"backoff_base_s": 2.0 / TIME_SCALE, "backoff_max_s": 60.0 / TIME_SCALE, "budget_s": 300.0 / TIME_SCALE,
          "lease_s": 5.0}
-#: Faust's consumer-group timeouts, read from the environment: a SIGKILLed worker's partitions go to another member
-#: after the session timeout (Faust's default is 60 s; 6 s is the broker's minimum), so a kill costs seconds here
-GROUP_TIMEOUTS = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1", "BROKER_REBALANCE_TIMEOUT": "20"}
 SETTLE_TIMEOUT_S = 120.0
 #: consecutive polls a run must look finished for (the idle timer and the tick may still add work between two)
 QUIET_POLLS = 3
@@ -170,16 +166,7 @@ class Outcome:
 
 
 class FaultWorker(WorkerProcess):
-    """``inferwatch worker --role all`` with the short group timeouts above."""
-
-    def start(self) -> "FaultWorker":
-        handle = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config), "worker", "--role", self.role,
-             *self.extra], stdout=handle, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **GROUP_TIMEOUTS})
-        handle.close()
-        return self
+    """``inferwatch worker --role all`` (with the tests' short group timeouts) that a provider's thread can kill."""
 
     def sigkill(self) -> None:
         """SIGKILL without waiting (safe from a provider's request thread)."""

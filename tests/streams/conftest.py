@@ -17,16 +17,22 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from inferwatch.streams.config import load_settings
 
 
+#: Faust's consumer-group timeouts, read from the environment: a SIGKILLed worker's partitions go to another member
+#: after the session timeout (Faust's default is 60 s; 6 s is the broker's minimum), so a kill costs seconds here
+GROUP_TIMEOUTS = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1", "BROKER_REBALANCE_TIMEOUT": "20"}
+
+
 class WorkerProcess:
     def __init__(self, config: Path, log: Path, role: str = "detect", *extra: str) -> None:
         self.config, self.log, self.role, self.extra = config, log, role, extra
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
-        handle = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config), "worker", "--role", self.role, *self.extra],
-            stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        with open(self.log, "ab") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "inferwatch.streams.cli", "--config", str(self.config), "worker",
+                 "--role", self.role, *self.extra],
+                stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **GROUP_TIMEOUTS})
         return self
 
     def kill(self) -> None:
