@@ -3,6 +3,8 @@
 .PHONY: install stack-up stack-down test demo bench bench-pipeline bench-regimes clean
 
 PYTEST_ARGS ?=
+# two pytest-xdist workers: the tests needing Kafka/Redis run in order on one, the others on both (tests/conftest.py)
+PYTEST_WORKERS ?= 2
 
 install:
 	@bash scripts/install.sh
@@ -14,7 +16,7 @@ stack-down:
 	@bash scripts/stack.sh down
 
 test: install
-	.venv/bin/python -m pytest $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 demo: install
 	@bash scripts/demo.sh

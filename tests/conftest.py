@@ -28,6 +28,11 @@ STACK_COMMAND_TIMEOUT_S = 600
 TOPIC_READY_TIMEOUT_S = 30
 #: a test needing one of these fixtures gets the marker of the service behind it
 SERVICE_MARKERS = {"kafka_bootstrap": "kafka", "redis_url": "redis"}
+#: tests that need real services (the session's, or brokers and stacks of their own) run one after the other on one
+#: pytest-xdist worker (``make test`` runs two): one session broker and Redis, no two JVMs starting at once, and the
+#: other worker takes the tests that need none meanwhile
+SERVICE_GROUP = "services"
+SERVICE_FIXTURES = frozenset({*SERVICE_MARKERS, "session_stack", "new_stack", "secure_kafka"})
 
 
 def free_port(span: int = 1, exclude: frozenset[int] = frozenset()) -> int:
@@ -102,9 +107,12 @@ class LocalStack:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
         for fixture, marker in SERVICE_MARKERS.items():
-            if fixture in getattr(item, "fixturenames", ()):
+            if fixture in fixtures:
                 item.add_marker(marker)
+        if fixtures & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.xdist_group(SERVICE_GROUP))
 
 
 @pytest.fixture(scope="session")
