@@ -15,7 +15,6 @@ e.g. output tokens collapsing to zero).
 from __future__ import annotations
 
 import math
-import random
 
 from inferwatch.detectors.ewstats import EWStats
 from inferwatch.detectors.pickling import Slotted

@@ -22,7 +22,6 @@ just saw a change), not the Python object around it: ``adwin_state`` and ``resto
 """
 from __future__ import annotations
 
-import random
 import zlib
 
 from river import drift

@@ -25,7 +25,6 @@ features, score)`` outcomes of one bucket.
 from __future__ import annotations
 
 import math
-import random
 
 from river import drift, linear_model, optim
 

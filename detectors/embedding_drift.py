@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import math
-import random
 from typing import NamedTuple
 
 import numpy as np

@@ -35,7 +35,6 @@ True
 from __future__ import annotations
 
 import math
-import random
 import statistics
 
 from scipy.special import log_ndtr, stdtr

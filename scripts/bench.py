@@ -61,7 +61,7 @@ from prometheus_client.parser import text_string_to_metric_families  # noqa: E40
 
 from inferwatch.streams import simulate  # noqa: E402
 from inferwatch.streams.config import load_settings  # noqa: E402
-from inferwatch.streams.producer import TelemetryProducer  # noqa: E402
+from inferwatch.streams.producer import PLACEMENT, TelemetryProducer, batch_message  # noqa: E402
 from inferwatch.streams.republish import partition_for  # noqa: E402
 from inferwatch.streams.topics import ensure_topics  # noqa: E402
 
@@ -77,9 +77,6 @@ STARTUP_TIMEOUT_S = 90.0
 #: by series, whatever the topics) left by an earlier one, or by the demo in database 0
 BENCH_REDIS_DB = 15
 DRAIN_TIMEOUT_S = 300.0
-#: the telemetry producer's client settings that decide a message's partition and its size on the wire
-#: (streams/producer.py): the worker expects murmur2 partitions for service keys, else it re-publishes
-PRODUCER_PLACEMENT = {"linger.ms": 20, "compression.type": "lz4", "partitioner": "murmur2_random"}
 #: how often the workers' metrics are read while waiting for them: a scrape costs a worker CPU, so not more often
 SCRAPE_EVERY_S = 0.25
 #: what the second half of the latency run's live traffic suffers (an episode opens per series and signal hit, so
@@ -330,18 +327,14 @@ def encode_messages(events: list[dict], batch_size: int) -> list[tuple[bytes, by
         batch = batches.setdefault(key, [])
         batch.append(orjson.dumps(event))
         if len(batch) >= batch_size:
-            messages.append((key.encode(), json_message(batches.pop(key))))
-    messages.extend((key.encode(), json_message(batch)) for key, batch in batches.items())
+            messages.append((key.encode(), batch_message(batches.pop(key))))
+    messages.extend((key.encode(), batch_message(batch)) for key, batch in batches.items())
     return messages
-
-
-def json_message(encoded: list[bytes]) -> bytes:
-    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
 def publish_encoded(run: Run, messages: list[tuple[bytes, bytes]]) -> None:
     """Produces ``messages`` as the telemetry producer would place them (its partitioner and compression)."""
-    producer = Producer({"bootstrap.servers": run.bootstrap, **PRODUCER_PLACEMENT})
+    producer = Producer({"bootstrap.servers": run.bootstrap, "linger.ms": 20, **PLACEMENT})
     for key, value in messages:
         while True:
             try:

@@ -28,6 +28,19 @@ DEFAULT_TOPIC = "llm.telemetry.v1"
 MAX_BATCH_BYTES = 512_000
 #: ``flush`` waits in slices this long, so a refused login ends the wait at once instead of at the timeout
 FLUSH_SLICE_S = 0.1
+#: the client settings that decide a message's partition and its size on the wire. The partitioner is Kafka's
+#: default (Java clients, aiokafka): the partition the worker expects for the key, so messages are not re-published
+#: (streams/republish.py); librdkafka's own default hashes with CRC32
+PLACEMENT = {"compression.type": "lz4", "partitioner": "murmur2_random"}
+
+
+def batch_message(encoded: list[bytes]) -> bytes:
+    """One message's value for events already JSON-encoded: the event itself when alone, else a JSON array.
+
+    >>> batch_message([b'{"a":1}']), batch_message([b'{"a":1}', b'{"a":2}'])
+    (b'{"a":1}', b'[{"a":1},{"a":2}]')
+    """
+    return encoded[0] if len(encoded) == 1 else b"[" + b",".join(encoded) + b"]"
 
 
 class DeliveryError(RuntimeError):
@@ -77,11 +90,8 @@ class TelemetryProducer:
         producer_config, self._access = watched({
             "bootstrap.servers": bootstrap,
             "linger.ms": 20,
-            "compression.type": "lz4",
             "enable.idempotence": True,
-            # Kafka's default (Java clients, aiokafka): the partition the worker expects for the key, so messages
-            # are not re-published (streams/republish.py); librdkafka's own default hashes with CRC32
-            "partitioner": "murmur2_random",
+            **PLACEMENT,
             **(config or {}),
         })
         self._producer = Producer(producer_config)
@@ -138,7 +148,7 @@ class TelemetryProducer:
         self._opened.pop(key, None)
         if not batch:
             return
-        value = batch[0] if len(batch) == 1 else b"[" + b",".join(batch) + b"]"
+        value = batch_message(batch)
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key.encode(), on_delivery=self._on_delivery)

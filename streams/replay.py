@@ -83,7 +83,7 @@ def replay(lines, settings, out, flush: bool = False, progress=None,
             report.add_records(records)
 
     def handle(raw: bytes, line_no: int) -> None:
-        nonlocal events, rejected
+        nonlocal events
         outcome = pipeline.handle(raw)
         emit(outcome.anomalies)
         if report is not None:

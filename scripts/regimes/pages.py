@@ -14,7 +14,6 @@ updates are counted apart, as ``slack_thread_replies``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 

@@ -12,7 +12,6 @@ import random
 
 import pytest
 
-from inferwatch.detectors.config import DetectorSettings
 from inferwatch.detectors.engine import DetectionEngine
 from inferwatch.detectors.evaluation import evaluate
 from inferwatch.detectors.incidents import INCIDENT_KINDS, Incident, parse_incident, read_manifest

@@ -23,7 +23,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from inferwatch.streams.republish import by_service_topic
 from inferwatch.streams.simulate import DEPLOYMENTS, START_NS, generate
 from tests.alerting.conftest import FakePagerDuty, FakeSlack
 from tests.conftest import free_port
-from tests.streams.conftest import WorkerProcess, committed_total, decode_records, read_all
+from tests.streams.conftest import WorkerProcess, committed_total, decode_records, events_handled, read_all
 
 NS = 1_000_000_000
 PARTITIONS = 4
@@ -307,13 +306,7 @@ class Run:
 
     def events_handled(self, worker: int = -1) -> float:
         """``inferwatch_events_total`` of a worker (0 until its metrics endpoint answers)."""
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_ports[worker]}/metrics",
-                                          timeout=2).read().decode()
-        except OSError:
-            return 0.0
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("inferwatch_events_total") and "_created" not in line)
+        return events_handled(self.metrics_ports[worker])
 
     def wait_until(self, condition: Callable[[], bool], what: str, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -139,3 +140,18 @@ def committed_total(bootstrap: str, group: str, topic: str, partitions: int) -> 
         raise AssertionError(f"could not read committed offsets of {group}")
     finally:
         consumer.close()
+
+
+def sample(text: str, name: str) -> float:
+    """Sum of a metric's samples over all label values, from Prometheus text format."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and not line.startswith(name + "_created") and line[len(name)] in " {")
+
+
+def events_handled(port: int) -> float:
+    """``inferwatch_events_total`` of the worker whose metrics endpoint is on ``port`` (0 until it answers)."""
+    try:
+        return sample(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode(),
+                      "inferwatch_events_total")
+    except OSError:
+        return 0.0

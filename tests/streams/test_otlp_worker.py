@@ -15,10 +15,9 @@ from inferwatch.streams.config import load_settings
 from inferwatch.streams.deadletter import REASON, SOURCE_TOPIC
 from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
-from tests.streams.conftest import read_topic
+from tests.streams.conftest import read_topic, sample
 from tests.streams.otel_sdk import Recorder, encode
 from tests.streams.test_otlp import CHAT, rag_trace
-from tests.streams.test_worker import sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 

@@ -16,9 +16,8 @@ from inferwatch.streams.config import load_settings
 from inferwatch.streams.republish import by_service_topic, partition_for
 from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
-from tests.streams.conftest import committed_total, decode_records, read_all
+from tests.streams.conftest import committed_total, decode_records, events_handled, read_all, sample
 from tests.streams.test_online_offline import inferwatch
-from tests.streams.test_worker import sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 PARTITIONS = 4
@@ -70,12 +69,6 @@ def wait_for_group(bootstrap: str, group: str, members: int, timeout_s: float = 
     raise AssertionError(f"consumer group {group} did not become stable with {members} members")
 
 
-def events_detected(port: int) -> float:
-    """Events a worker's detection agent processed (after re-partitioning, so on the other worker too)."""
-    return sample(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode(),
-                  "inferwatch_events_total")
-
-
 def firing_view(records: list[dict], until_ns: int) -> list[tuple]:
     """What an on-call sees of the records: which series and signal, opened/resolved when (scores aside: floats
     summed in another order within a bucket may differ in the last digit)."""
@@ -118,7 +111,7 @@ def test_two_workers_on_four_partitions_give_replays_records(tmp_path, pipeline_
         producer.flush(30)
         detected += len(windows[window])
         deadline = time.monotonic() + 120
-        while sum(events_detected(port) for port in ports) < detected:
+        while sum(events_handled(port) for port in ports) < detected:
             assert time.monotonic() < deadline, f"window {window} of {len(windows)} did not go through detection"
             time.sleep(0.05)
 

@@ -19,7 +19,7 @@ from inferwatch.streams.pipeline import TelemetryPipeline
 from inferwatch.streams.producer import TelemetryProducer
 from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
-from tests.streams.conftest import committed_total, decode_records, read_all, read_topic
+from tests.streams.conftest import committed_total, decode_records, read_all, read_topic, sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 T0 = 1_767_225_600_000_000_000
@@ -139,12 +139,6 @@ def end_offsets(bootstrap: str, topic: str) -> list[int]:
         return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions]
     finally:
         consumer.close()
-
-
-def sample(text: str, name: str) -> float:
-    """Sum of a metric's samples over all label values, from Prometheus text format."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith(name + "_created") and line[len(name)] in " {")
 
 
 def offline_records(settings, events: list[dict], batch_size: int) -> list[dict]:

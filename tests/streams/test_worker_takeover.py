@@ -3,7 +3,6 @@ partitions over restores state that holds every event before the committed offse
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import pytest
 import yaml
@@ -11,21 +10,13 @@ import yaml
 from inferwatch.streams.config import load_settings
 from inferwatch.streams.topics import ensure_topics
 from tests.conftest import free_port
-from tests.streams.conftest import committed_total, decode_records, read_all
-from tests.streams.test_worker import T0, episodes, offline_records, publish, sample, traffic, unmatched
+from tests.streams.conftest import committed_total, decode_records, events_handled, read_all
+from tests.streams.test_worker import T0, episodes, offline_records, publish, traffic, unmatched
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 #: no interval checkpoint falls inside the test: the worker is killed with its state never saved
 NEVER_S = 3600.0
 PARTITIONS = 2
-
-
-def events_handled(port: int) -> float:
-    try:
-        return sample(urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode(),
-                      "inferwatch_events_total")
-    except OSError:
-        return 0.0
 
 
 def settle(port: int, at_least: int, quiet_polls: int = 3, timeout_s: float = 300.0) -> None:
